@@ -1,0 +1,53 @@
+# The two commands: `make run` and `make test`. Everything else is for developers.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test test-fast lint format bench browser clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+## run: set up, migrate, seed the demo when empty, and start web + worker + scheduler on the embedded defaults
+run: $(STAMP)
+	@$(PY) -m nurture_ui.launcher
+
+## browser: Debian's Chromium for the Playwright tests (installed when missing and running as root)
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "Installing Chromium from Debian's packages…"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "Chromium is missing: run 'sudo apt-get install chromium' (the browser tests need it)."; exit 1; \
+		fi; \
+	fi
+
+## test: set up and run the whole suite (SQLite + embedded Redis, or DATABASE_URL / REDIS_URL when set)
+test: $(STAMP) browser
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+## test-fast: everything but the browser tests
+test-fast: $(STAMP)
+	@$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	@$(VENV)/bin/ruff check --fix .
+	@$(VENV)/bin/ruff format .
+
+## bench: benchmarks (issue 9 fills bench/)
+bench: $(STAMP)
+	@if ls bench/*.py >/dev/null 2>&1; then for f in bench/bench_*.py; do $(PY) $$f; done; \
+	else echo "No benchmarks yet."; fi
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,112 @@
+"""Nurture: lead nurture sequences. ``create_app`` builds the Flask app from the environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask, render_template, request
+
+from nurture_ui.config import load_config
+from nurture_ui.extensions import csrf, db, htmx, login_manager, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    instance_path = os.environ.get("NURTURE_INSTANCE_PATH") or str(ROOT / "instance")
+    app = Flask(
+        __name__,
+        instance_path=instance_path,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.update(load_config(app.instance_path))
+    if overrides:
+        app.config.update(overrides)
+
+    from nurture_ui import models  # noqa: F401  (registers every table)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to continue."
+    login_manager.login_message_category = "info"
+
+    _register_blueprints(app)
+    _register_hooks(app)
+
+    from nurture_ui.cli import nurture_cli
+
+    app.cli.add_command(nurture_cli)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from nurture_ui.web import auth, dashboard, health, leads, team
+
+    for module in (auth, dashboard, health, leads, team):
+        app.register_blueprint(module.bp)
+
+
+def _register_hooks(app: Flask) -> None:
+    from nurture_ui.models import User
+    from nurture_ui.tenancy import parse_id
+    from nurture_ui.web.access import enforce_access, navigation_for
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        parsed = parse_id(user_id)
+        return db.session.get(User, parsed) if parsed else None
+
+    app.before_request(enforce_access)
+
+    @app.context_processor
+    def inject_navigation():
+        from flask_login import current_user
+
+        if current_user.is_authenticated:
+            return {"navigation": navigation_for(current_user.role)}
+        return {"navigation": []}
+
+    @app.after_request
+    def security_headers(response):
+        # No inline scripts anywhere: every script is a file under static/.
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "frame-ancestors 'none'; form-action 'self'; base-uri 'self'",
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    def error_page(code: int, title: str, message: str):
+        def handler(error):
+            if request.headers.get("HX-Request"):
+                return render_template("errors/_inline.html", title=title, message=message), code
+            return render_template("errors/error.html", code=code, title=title, message=message), code
+
+        return handler
+
+    app.register_error_handler(400, error_page(400, "Bad request", "The request could not be understood."))
+    app.register_error_handler(403, error_page(403, "Not allowed", "Your role does not give access to this page."))
+    app.register_error_handler(404, error_page(404, "Not found", "There is nothing here. It may have been removed."))
+    app.register_error_handler(
+        500, error_page(500, "Something went wrong", "The error has been logged. Please try again.")
+    )
+
+    from flask_wtf.csrf import CSRFError
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        message = "Your session expired or the form was sent from elsewhere. Reload the page and try again."
+        if request.headers.get("HX-Request"):
+            return render_template("errors/_inline.html", title="Form expired", message=message), 400
+        return render_template("errors/error.html", code=400, title="Form expired", message=message), 400

@@ -1,0 +1,36 @@
+"""The activity log: the one function every transition calls to leave its trace."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from nurture_ui import clock
+from nurture_ui.extensions import db
+from nurture_ui.models import Activity
+
+
+def record(
+    type: str,
+    *,
+    tenant_id: uuid.UUID,
+    lead_id: uuid.UUID | None = None,
+    enrollment_id: uuid.UUID | None = None,
+    sequence_id: uuid.UUID | None = None,
+    actor_id: uuid.UUID | None = None,
+    data: dict[str, Any] | None = None,
+    occurred_at=None,
+) -> Activity:
+    """Add an activity to the current session; it commits with the change it records (the caller's unit)."""
+    activity = Activity(
+        tenant_id=tenant_id,
+        type=type,
+        lead_id=lead_id,
+        enrollment_id=enrollment_id,
+        sequence_id=sequence_id,
+        actor_id=actor_id,
+        occurred_at=occurred_at or clock.now(),
+        data=data or {},
+    )
+    db.session.add(activity)
+    return activity

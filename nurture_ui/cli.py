@@ -1,0 +1,65 @@
+"""`flask nurture …`: the command-line door onto the core."""
+
+from __future__ import annotations
+
+import click
+import sqlalchemy as sa
+from flask.cli import AppGroup
+
+from nurture_ui.accounts import AccountError, create_tenant, create_user
+from nurture_ui.extensions import db
+from nurture_ui.models import ROLES, Tenant
+
+nurture_cli = AppGroup("nurture", help="Nurture administration.")
+
+
+def upgrade_database() -> None:
+    """Bring the database schema to the newest migration."""
+    from flask_migrate import upgrade
+
+    upgrade()
+
+
+@nurture_cli.command("init-db")
+def init_db_command():
+    """Create or upgrade the database schema (runs the migrations)."""
+    upgrade_database()
+    click.echo(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
+
+
+@nurture_cli.command("seed-demo")
+@click.option("--leads", "lead_count", default=300, show_default=True, help="How many demo leads.")
+@click.option("--if-empty", is_flag=True, help="Do nothing when any tenant exists already.")
+def seed_demo_command(lead_count: int, if_empty: bool):
+    """Create the demo tenant, one user per role, leads, templates and two sequences."""
+    from nurture_ui.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
+
+    if db.session.scalar(sa.select(Tenant.id).where(Tenant.slug == "demo")):
+        click.echo("The demo tenant exists already; nothing to do.")
+        return
+    if if_empty and db.session.scalar(sa.select(Tenant.id).limit(1)):
+        click.echo("The database has data already; not seeding.")
+        return
+    seed_demo(lead_count)
+    click.echo(f"Demo tenant created with {lead_count} leads. Logins (password {DEMO_PASSWORD!r}):")
+    for role, email, _name in DEMO_USERS:
+        click.echo(f"  {role:<9} {email}")
+
+
+@nurture_cli.command("create-user")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--tenant", "tenant_slug", required=True, help="The tenant's slug; created when missing.")
+@click.password_option()
+def create_user_command(email: str, name: str, role: str, tenant_slug: str, password: str):
+    """Create a user (and the tenant, when it does not exist yet)."""
+    tenant = db.session.scalar(sa.select(Tenant).where(Tenant.slug == tenant_slug))
+    try:
+        if tenant is None:
+            tenant = create_tenant(tenant_slug, slug=tenant_slug)
+            click.echo(f"Created tenant {tenant_slug!r}.")
+        user = create_user(tenant=tenant, email=email, name=name, role=role, password=password)
+    except AccountError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"Created {user.role} {user.email} in {tenant.slug!r}.")

@@ -1,0 +1,99 @@
+"""Leads, our CRM stand-in: finding them and changing them, with every change on the record."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from nurture_ui import activity, clock
+from nurture_ui.extensions import db
+from nurture_ui.models import Lead, User
+
+
+@dataclass(frozen=True)
+class LeadFilters:
+    q: str = ""
+    status: str = ""
+    score_band: str = ""
+    segment: str = ""
+    owner: str = ""  # a user id, "none" for unowned, "" for anyone
+
+    @property
+    def active(self) -> bool:
+        return any((self.q, self.status, self.score_band, self.segment, self.owner))
+
+
+def lead_query(tenant_id: uuid.UUID, filters: LeadFilters) -> sa.Select:
+    """The tenant's leads matching ``filters``, newest first."""
+    stmt = sa.select(Lead).where(Lead.tenant_id == tenant_id)
+    if filters.status:
+        stmt = stmt.where(Lead.status == filters.status)
+    if filters.score_band:
+        stmt = stmt.where(Lead.score_band == filters.score_band)
+    if filters.segment:
+        stmt = stmt.where(Lead.segment == filters.segment)
+    if filters.owner == "none":
+        stmt = stmt.where(Lead.owner_id.is_(None))
+    elif filters.owner:
+        try:
+            stmt = stmt.where(Lead.owner_id == uuid.UUID(filters.owner))
+        except ValueError:
+            stmt = stmt.where(sa.false())
+    if filters.q:
+        pattern = f"%{filters.q.strip().lower()}%"
+        stmt = stmt.where(
+            sa.or_(
+                sa.func.lower(Lead.email).like(pattern),
+                sa.func.lower(Lead.first_name + " " + Lead.last_name).like(pattern),
+                sa.func.lower(Lead.company).like(pattern),
+            )
+        )
+    return stmt.order_by(Lead.created_at.desc(), Lead.id)
+
+
+def segments(tenant_id: uuid.UUID) -> list[str]:
+    rows = db.session.scalars(
+        sa.select(Lead.segment).where(Lead.tenant_id == tenant_id, Lead.segment != "").distinct().order_by(Lead.segment)
+    )
+    return list(rows)
+
+
+def team(tenant_id: uuid.UUID) -> list[User]:
+    return list(db.session.scalars(sa.select(User).where(User.tenant_id == tenant_id).order_by(User.name)))
+
+
+EDITABLE_FIELDS = ("status", "score", "score_band", "owner_id", "do_not_contact")
+
+
+def update_lead(lead: Lead, changes: dict[str, Any], actor: User) -> dict[str, tuple[Any, Any]]:
+    """Apply ``changes`` to the lead's editable fields and commit, with a ``lead_updated`` activity.
+
+    Returns what changed as ``{field: (old, new)}``; nothing is written when nothing changed.
+    """
+    diff: dict[str, tuple[Any, Any]] = {}
+    for field in EDITABLE_FIELDS:
+        if field not in changes:
+            continue
+        old, new = getattr(lead, field), changes[field]
+        if old != new:
+            diff[field] = (old, new)
+            setattr(lead, field, new)
+    if not diff:
+        return diff
+    activity.record(
+        "lead_updated",
+        tenant_id=lead.tenant_id,
+        lead_id=lead.id,
+        actor_id=actor.id,
+        occurred_at=clock.now(),
+        data={field: [_jsonable(old), _jsonable(new)] for field, (old, new) in diff.items()},
+    )
+    db.session.commit()
+    return diff
+
+
+def _jsonable(value: Any) -> Any:
+    return str(value) if isinstance(value, uuid.UUID) else value

@@ -1,0 +1,46 @@
+"""The data model: one module per aggregate. Importing this package registers every table."""
+
+from nurture_ui.models.activity import NURTURE_ACTIVITY_TYPES, Activity
+from nurture_ui.models.enrollment import ENROLLMENT_STATUSES, LIVE_STATUSES, Enrollment
+from nurture_ui.models.lead import LEAD_STATUSES, REPLY_SENTIMENTS, SCORE_BANDS, Lead, LeadReply
+from nurture_ui.models.message import MESSAGE_STATUSES, OutboundMessage
+from nurture_ui.models.sequence import (
+    DEFAULT_EXIT_RULES,
+    SEQUENCE_STATUSES,
+    STEP_CHANNELS,
+    Sequence,
+    SequenceStep,
+)
+from nurture_ui.models.task import CALL_OUTCOMES, TASK_KINDS, TASK_STATUSES, Task
+from nurture_ui.models.template import EmailTemplate
+from nurture_ui.models.tenant import DEFAULT_POLICY, Tenant
+from nurture_ui.models.user import ROLES, User
+
+__all__ = [
+    "CALL_OUTCOMES",
+    "DEFAULT_EXIT_RULES",
+    "DEFAULT_POLICY",
+    "ENROLLMENT_STATUSES",
+    "LEAD_STATUSES",
+    "LIVE_STATUSES",
+    "MESSAGE_STATUSES",
+    "NURTURE_ACTIVITY_TYPES",
+    "REPLY_SENTIMENTS",
+    "ROLES",
+    "SCORE_BANDS",
+    "SEQUENCE_STATUSES",
+    "STEP_CHANNELS",
+    "TASK_KINDS",
+    "TASK_STATUSES",
+    "Activity",
+    "EmailTemplate",
+    "Enrollment",
+    "Lead",
+    "LeadReply",
+    "OutboundMessage",
+    "Sequence",
+    "SequenceStep",
+    "Task",
+    "Tenant",
+    "User",
+]

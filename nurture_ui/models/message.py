@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from nurture_ui.extensions import db
+from nurture_ui.models.base import IdMixin, TenantMixin, TimestampMixin, UTCDateTime, enum
+
+MESSAGE_STATUSES = (
+    "pending_approval",
+    "approved",
+    "rejected",
+    "queued",
+    "sending",
+    "sent",
+    "failed",
+    "unknown",
+    "cancelled",
+)
+
+
+class OutboundMessage(IdMixin, TenantMixin, TimestampMixin, db.Model):
+    """The outbox. One message per step per enrollment, ever: the unique key makes a second impossible."""
+
+    __tablename__ = "outbound_messages"
+    __table_args__ = (
+        sa.UniqueConstraint("enrollment_id", "step_order", name="uq_messages_enrollment_step"),
+        # The frequency cap: the last message to a lead, across all sequences.
+        sa.Index("ix_messages_lead_sent_at", "lead_id", "sent_at"),
+        sa.Index("ix_messages_tenant_status", "tenant_id", "status"),
+    )
+
+    enrollment_id: Mapped[uuid.UUID] = mapped_column(
+        sa.Uuid, sa.ForeignKey("lead_nurture_enrollments.id", ondelete="CASCADE"), nullable=False
+    )
+    step_order: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    step_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.Uuid, sa.ForeignKey("lead_nurture_sequence_steps.id", ondelete="SET NULL")
+    )
+    lead_id: Mapped[uuid.UUID] = mapped_column(
+        sa.Uuid, sa.ForeignKey("leads.id", ondelete="CASCADE"), nullable=False
+    )
+    sequence_id: Mapped[uuid.UUID] = mapped_column(
+        sa.Uuid, sa.ForeignKey("lead_nurture_sequences.id", ondelete="CASCADE"), nullable=False
+    )
+    to_email: Mapped[str] = mapped_column(sa.String(320), nullable=False)
+    subject: Mapped[str] = mapped_column(sa.String(998), nullable=False)
+    body: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    status: Mapped[str] = mapped_column(enum(*MESSAGE_STATUSES, name="message_status"), nullable=False)
+    # Which drafter wrote it ("template", "http:<endpoint>") and why a person must review it.
+    drafter: Mapped[str] = mapped_column(sa.String(255), nullable=False, default="template")
+    review_reason: Mapped[str | None] = mapped_column(sa.String(255))
+    reviewer_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, sa.ForeignKey("users.id", ondelete="SET NULL"))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    review_note: Mapped[str | None] = mapped_column(sa.Text)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The RFC 5322 Message-ID, fixed when the message is created so a retry carries the same one.
+    message_id: Mapped[str] = mapped_column(sa.String(255), nullable=False, unique=True)
+    attempts: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+
+    lead = relationship("Lead")
+    enrollment = relationship("Enrollment")
+    sequence = relationship("Sequence")
+    reviewer = relationship("User")

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from nurture_ui.extensions import db
+from nurture_ui.models.base import IdMixin, JSONType, TenantMixin, TimestampMixin, enum
+
+SEQUENCE_STATUSES = ("draft", "active", "paused", "archived")
+STEP_CHANNELS = ("email", "task", "call_reminder")
+
+# Exit rules a new sequence starts with: the SPEC's stops, positive reply always on by default.
+DEFAULT_EXIT_RULES = {
+    "conversion": True,
+    "disqualification": True,
+    "unsubscribe": True,
+    "positive_reply": True,
+    "any_reply": False,
+    "inactivity_days": None,
+}
+
+
+class Sequence(IdMixin, TenantMixin, TimestampMixin, db.Model):
+    __tablename__ = "lead_nurture_sequences"
+    __table_args__ = (sa.Index("ix_sequences_tenant_status", "tenant_id", "status"),)
+
+    name: Mapped[str] = mapped_column(sa.String(255), nullable=False)
+    description: Mapped[str] = mapped_column(sa.Text, nullable=False, default="")
+    status: Mapped[str] = mapped_column(
+        enum(*SEQUENCE_STATUSES, name="sequence_status"), nullable=False, default="draft"
+    )
+    entry_rules: Mapped[dict] = mapped_column(JSONType, nullable=False, default=dict)
+    exit_rules: Mapped[dict] = mapped_column(JSONType, nullable=False, default=lambda: dict(DEFAULT_EXIT_RULES))
+    # Lower number wins when a lead matches several sequences.
+    priority: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=100)
+    daily_enrollment_cap: Mapped[int | None] = mapped_column(sa.Integer)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, sa.ForeignKey("users.id", ondelete="SET NULL"))
+
+    steps = relationship(
+        "SequenceStep",
+        back_populates="sequence",
+        order_by="SequenceStep.step_order",
+        cascade="all, delete-orphan",
+    )
+    creator = relationship("User")
+
+    def __repr__(self) -> str:
+        return f"<Sequence {self.name!r} {self.status}>"
+
+
+class SequenceStep(IdMixin, TenantMixin, TimestampMixin, db.Model):
+    __tablename__ = "lead_nurture_sequence_steps"
+    # Reordering keeps this unique constraint by moving rows through a temporary negative range.
+    __table_args__ = (sa.UniqueConstraint("sequence_id", "step_order", name="uq_steps_sequence_order"),)
+
+    sequence_id: Mapped[uuid.UUID] = mapped_column(
+        sa.Uuid, sa.ForeignKey("lead_nurture_sequences.id", ondelete="CASCADE"), nullable=False
+    )
+    step_order: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    channel: Mapped[str] = mapped_column(enum(*STEP_CHANNELS, name="step_channel"), nullable=False)
+    delay_hours: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
+    template_id: Mapped[str | None] = mapped_column(sa.String(255))
+    requires_human_approval: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False)
+    conditions: Mapped[dict] = mapped_column(JSONType, nullable=False, default=dict)
+    # What a task or call reminder asks the owner to do.
+    instructions: Mapped[str] = mapped_column(sa.Text, nullable=False, default="")
+
+    sequence = relationship("Sequence", back_populates="steps")
+
+    def __repr__(self) -> str:
+        return f"<Step {self.step_order} {self.channel}>"

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from nurture_ui.extensions import db
+from nurture_ui.models.base import IdMixin, TenantMixin, TimestampMixin, UTCDateTime, enum
+
+ROLES = ("admin", "marketer", "rep", "manager")
+
+
+class User(IdMixin, TenantMixin, TimestampMixin, UserMixin, db.Model):
+    __tablename__ = "users"
+
+    email: Mapped[str] = mapped_column(sa.String(255), nullable=False, unique=True)
+    name: Mapped[str] = mapped_column(sa.String(255), nullable=False)
+    password_hash: Mapped[str] = mapped_column(sa.String(255), nullable=False)
+    role: Mapped[str] = mapped_column(enum(*ROLES, name="user_role"), nullable=False)
+    is_active_user: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=True)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    tenant = relationship("Tenant", lazy="joined")
+
+    def set_password(self, password: str) -> None:
+        # werkzeug's default is scrypt: memory-hard and salted.
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive users
+        return self.is_active_user
+
+    def has_role(self, *roles: str) -> bool:
+        return self.role in roles
+
+    def __repr__(self) -> str:
+        return f"<User {self.email} {self.role}>"
+

@@ -1,0 +1,1 @@
+"""The web door: one blueprint per area. Views parse input, call one core function, render."""
