@@ -15,7 +15,7 @@ EXPECTED_NAV = {
 
 
 @pytest.mark.parametrize("role", ["admin", "marketer", "rep", "manager"])
-def test_each_role_signs_in_and_sees_its_navigation(page, sign_in, tenant, role):
+def test_each_role_signs_in_and_sees_its_navigation(page, sign_in, tenant, role, screenshot):
     user = factories.make_user(tenant, role)
     sign_in(user)
     nav = page.get_by_role("navigation", name="Main")
@@ -26,6 +26,7 @@ def test_each_role_signs_in_and_sees_its_navigation(page, sign_in, tenant, role)
         assert "Team" not in labels
         assert "Settings" not in labels
     assert page.locator(".sidebar-foot .role").inner_text().lower().startswith(role)
+    screenshot(page, f"home-{role}")
     assert page.js_errors == []
 
 
