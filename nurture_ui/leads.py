@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from nurture_ui import activity, clock
+from nurture_ui import activity, clock, lifecycle
 from nurture_ui.extensions import db
 from nurture_ui.models import Lead, User
 
@@ -74,6 +74,7 @@ EDITABLE_FIELDS = ("status", "score", "score_band", "owner_id", "do_not_contact"
 def update_lead(lead: Lead, changes: dict[str, Any], actor: User) -> dict[str, tuple[Any, Any]]:
     """Apply ``changes`` to the lead's editable fields and commit, with a ``lead_updated`` activity.
 
+    Marking a lead do-not-contact exits all its sequences in the same transaction.
     Returns what changed as ``{field: (old, new)}``; nothing is written when nothing changed.
     """
     diff: dict[str, tuple[Any, Any]] = {}
@@ -97,6 +98,8 @@ def update_lead(lead: Lead, changes: dict[str, Any], actor: User) -> dict[str, t
             for field, (old, new) in diff.items()
         },
     )
+    if diff.get("do_not_contact", (None, False))[1] is True:
+        lifecycle.exit_live_enrollments(lead.id, "do_not_contact", actor_id=actor.id)
     db.session.commit()
     return diff
 

@@ -106,3 +106,19 @@ def test_owner_from_another_tenant_is_not_accepted(login_as, tenant, other_tenan
     assert response.status_code == 422
     db.session.refresh(lead)
     assert lead.owner_id is None
+
+
+def test_marking_do_not_contact_exits_every_sequence_at_once(login_as, tenant):
+    client = login_as("rep")
+    lead = factories.make_lead(tenant)
+    sequence = factories.make_sequence(tenant, status="active")
+    enrollment = factories.make_enrollment(lead, sequence)
+    response = client.post(
+        f"/leads/{lead.id}",
+        {"status": "new", "score": "50", "score_band": "warm", "owner_id": "", "do_not_contact": "y"},
+    )
+    assert response.status_code == 302
+    db.session.refresh(enrollment)
+    assert (enrollment.status, enrollment.exit_reason) == ("exited", "do_not_contact")
+    types = set(db.session.scalars(sa.select(Activity.type).where(Activity.lead_id == lead.id)))
+    assert types == {"lead_updated", "nurture_exited"}
