@@ -371,10 +371,7 @@ def _owner_is(value: str) -> sa.ColumnElement[bool]:
 
 
 def _compile_owner(op: str, value) -> sa.ColumnElement[bool]:
-    if op in LIST_OPERATORS:
-        match = sa.or_(*[_owner_is(v) for v in value])
-    else:
-        match = _owner_is(value)
+    match = sa.or_(*[_owner_is(v) for v in value]) if op in LIST_OPERATORS else _owner_is(value)
     return match if op in ("eq", "in") else sa.not_(match)
 
 

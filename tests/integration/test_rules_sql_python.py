@@ -119,7 +119,10 @@ def _bind_owners(node, owner_ids):
     if isinstance(node, dict):
         if node.get("field") == "owner":
             value = node["value"]
-            slot = lambda v: v if v == "none" else str(owner_ids[v])
+
+            def slot(v):
+                return v if v == "none" else str(owner_ids[v])
+
             return {**node, "value": [slot(v) for v in value] if isinstance(value, list) else slot(value)}
         return {k: _bind_owners(v, owner_ids) for k, v in node.items()}
     if isinstance(node, list):
