@@ -40,9 +40,14 @@ OVERRIDABLE = frozenset({"status", "score_band", "reply_window", "cooldown", "en
 @dataclass(frozen=True)
 class Check:
     key: str
-    label: str
+    label: str  # the requirement, as the panel lists it
     passed: bool
     detail: str = ""
+    problem: str = ""  # the failure in words, for refusals and the bulk summary
+
+    @property
+    def reason(self) -> str:
+        return self.problem or f"Fails: {self.label}"
 
     @property
     def overridable(self) -> bool:
@@ -68,7 +73,7 @@ class Verdict:
 
     @property
     def reasons(self) -> list[str]:
-        return [c.label for c in self.failures]
+        return [c.reason for c in self.failures]
 
 
 class EnrollmentRefused(Exception):
@@ -144,17 +149,32 @@ def eligibility(
             "sequence_active",
             "The sequence is active",
             sequence.status == "active",
-            "" if sequence.status == "active" else f"It is {sequence.status}.",
+            problem=f"The sequence is {sequence.status}, not active",
         )
     )
-    add(Check("not_dnc", "The lead is not marked do-not-contact", not lead.do_not_contact))
-    add(Check("not_unsubscribed", "The lead has not unsubscribed", lead.unsubscribed_at is None))
+    add(
+        Check(
+            "not_dnc",
+            "The lead is not marked do-not-contact",
+            not lead.do_not_contact,
+            problem="The lead is marked do-not-contact",
+        )
+    )
+    add(
+        Check(
+            "not_unsubscribed",
+            "The lead has not unsubscribed",
+            lead.unsubscribed_at is None,
+            problem="The lead has unsubscribed",
+        )
+    )
     add(
         Check(
             "deliverable",
             "The lead's address accepts mail",
             not lead.undeliverable,
-            "" if not lead.undeliverable else "A hard bounce marked it undeliverable.",
+            "A hard bounce marked it undeliverable.",
+            problem="The lead's address bounced",
         )
     )
     current = facts.live.get(lead.id)
@@ -166,11 +186,20 @@ def eligibility(
             ""
             if current is None
             else f"{current.status.title()} in “{_sequence_name(current.sequence_id)}”.",
+            problem="The lead is already in a sequence",
         )
     )
 
     statuses = tenant.policy_value("enrollable_statuses")
-    add(Check("status", f"Status is {_or_list(statuses)}", lead.status in statuses, f"It is {lead.status}."))
+    add(
+        Check(
+            "status",
+            f"Status is {_or_list(statuses)}",
+            lead.status in statuses,
+            f"It is {lead.status}.",
+            problem=f"Status is {lead.status}",
+        )
+    )
     bands = tenant.policy_value("warm_bands")
     add(
         Check(
@@ -178,6 +207,7 @@ def eligibility(
             f"Score band is {_or_list(bands)}",
             lead.score_band in bands,
             f"It is {lead.score_band}.",
+            problem=f"Score band is {lead.score_band}",
         )
     )
     window = int(tenant.policy_value("reply_window_days"))
@@ -187,7 +217,8 @@ def eligibility(
             "reply_window",
             f"No open reply thread in the last {window} days",
             reply_ok,
-            "" if reply_ok else "The lead replied recently and the thread is open.",
+            "The lead replied recently and the thread is open.",
+            problem=f"An open reply thread in the last {window} days",
         )
     )
     cooldown_days = int(tenant.policy_value("reenrollment_cooldown_days"))
@@ -201,12 +232,20 @@ def eligibility(
             ""
             if cooled
             else f"Left it on {ended:%b %-d}; eligible again from {ended + timedelta(days=cooldown_days):%b %-d}.",
+            problem=f"Left this sequence less than {cooldown_days} days ago",
         )
     )
     for index, (text, passed) in enumerate(
         rules.explain(sequence.entry_rules or {}, lead, now=now, replies=replies), start=1
     ):
-        add(Check(f"entry_rules.{index}", f"Entry rule: {text}", passed))
+        add(
+            Check(
+                f"entry_rules.{index}",
+                f"Entry rule: {text}",
+                passed,
+                problem=f"Does not meet the entry rule “{text}”",
+            )
+        )
     return verdict
 
 
@@ -385,6 +424,17 @@ def auto_enroll(*, now: datetime | None = None, tenant_id: uuid.UUID | None = No
 # By hand
 
 
+def active_sequences(tenant_id: uuid.UUID) -> list[Sequence]:
+    """The sequences a lead can be enrolled in now, in priority order."""
+    return list(
+        db.session.scalars(
+            sa.select(Sequence)
+            .where(Sequence.tenant_id == tenant_id, Sequence.status == "active")
+            .order_by(Sequence.priority, Sequence.name)
+        )
+    )
+
+
 def enroll(
     lead: Lead,
     sequence: Sequence,
@@ -424,7 +474,8 @@ def enroll(
     try:
         db.session.flush()
     except sa.exc.IntegrityError as error:  # a concurrent enrollment won the race
-        db.session.rollback()
+        if commit:
+            db.session.rollback()
         raise EnrollmentRefused(verdict, "The lead was enrolled in another sequence a moment ago.") from error
     common = dict(
         tenant_id=lead.tenant_id,
@@ -434,7 +485,7 @@ def enroll(
         actor_id=actor_id,
         occurred_at=now,
     )
-    overridden = [c.label for c in verdict.failures] if override else []
+    overridden = [c.reason for c in verdict.failures] if override else []
     activity.record("nurture_enrolled", data={"source": "manual", "overridden": overridden}, **common)
     activity.record(
         "nurture_step_scheduled",

@@ -21,8 +21,13 @@ WARM_RULES = {"all": [{"field": "segment", "op": "eq", "value": "SMB"}]}
 @pytest.fixture
 def sequence(tenant):
     return factories.make_sequence(
-        tenant, status="active", entry_rules=WARM_RULES,
-        steps=[{"channel": "email", "template_id": "intro", "delay_hours": 24}, {"channel": "task", "delay_hours": 48}],
+        tenant,
+        status="active",
+        entry_rules=WARM_RULES,
+        steps=[
+            {"channel": "email", "template_id": "intro", "delay_hours": 24},
+            {"channel": "task", "delay_hours": 48},
+        ],
     )
 
 
@@ -88,7 +93,9 @@ def test_live_enrollment_anywhere_blocks(tenant, sequence):
 
 def test_cooldown_blocks_for_thirty_days_after_leaving(tenant, sequence, clock):
     lead = factories.make_lead(tenant)
-    factories.make_enrollment(lead, sequence, status="exited", exit_reason="manual", ended_on=clock.now() - timedelta(days=29))
+    factories.make_enrollment(
+        lead, sequence, status="exited", exit_reason="manual", ended_on=clock.now() - timedelta(days=29)
+    )
     assert _failed(lead, sequence) == ["cooldown"]
     clock.advance(days=1, seconds=1)
     assert _failed(lead, sequence) == []
@@ -115,7 +122,9 @@ def test_auto_enroll_takes_every_eligible_lead_with_bulk_activities(tenant, sequ
         assert e.next_step_on == clock.now() + timedelta(hours=24)
     kinds = db.session.execute(sa.select(Activity.type, sa.func.count()).group_by(Activity.type)).all()
     assert dict(kinds) == {"nurture_enrolled": 5, "nurture_step_scheduled": 5}
-    scheduled = db.session.scalars(sa.select(Activity).where(Activity.type == "nurture_step_scheduled")).first()
+    scheduled = db.session.scalars(
+        sa.select(Activity).where(Activity.type == "nurture_step_scheduled")
+    ).first()
     assert scheduled.data["step"] == 1 and scheduled.enrollment_id in {e.id for e in rows}
     # Running again changes nothing: they are all in a live enrollment now.
     assert enrolling.auto_enroll() == {sequence.id: 0}
@@ -126,7 +135,9 @@ def test_a_lead_matching_two_sequences_lands_in_the_higher_priority_one(tenant, 
     high = factories.make_sequence(tenant, status="active", priority=5, steps=[{"channel": "email"}])
     lead = factories.make_lead(tenant)
     assert enrolling.auto_enroll() == {high.id: 1, low.id: 0}
-    assert db.session.scalar(sa.select(Enrollment.sequence_id).where(Enrollment.lead_id == lead.id)) == high.id
+    assert (
+        db.session.scalar(sa.select(Enrollment.sequence_id).where(Enrollment.lead_id == lead.id)) == high.id
+    )
 
 
 def test_daily_cap_limits_enrollments_per_day(tenant, sequence, clock):
@@ -161,7 +172,9 @@ def test_two_auto_enroll_runs_at_once_enroll_nobody_twice(app, tenant, clock):
     for t in threads:
         t.join()
     assert errors == []
-    per_lead = dict(db.session.execute(sa.select(Enrollment.lead_id, sa.func.count()).group_by(Enrollment.lead_id)).all())
+    per_lead = dict(
+        db.session.execute(sa.select(Enrollment.lead_id, sa.func.count()).group_by(Enrollment.lead_id)).all()
+    )
     assert per_lead == {lead.id: 1 for lead in leads}
     assert set(db.session.scalars(sa.select(Enrollment.sequence_id))) == {first.id}
     assert second.id is not None
@@ -173,10 +186,12 @@ def test_manual_enroll_refuses_with_reasons_and_overrides_only_what_may_be(tenan
     outside_rules = factories.make_lead(tenant, segment="Enterprise")
     with pytest.raises(enrolling.EnrollmentRefused) as refused:
         enrolling.enroll(outside_rules, sequence, actor_id=user.id)
-    assert refused.value.verdict.reasons == ["Entry rule: Segment is “SMB”"]
+    assert refused.value.verdict.reasons == ["Does not meet the entry rule “Segment is “SMB””"]
     enrollment = enrolling.enroll(outside_rules, sequence, actor_id=user.id, override=True)
     trace = db.session.scalars(sa.select(Activity).where(Activity.type == "nurture_enrolled")).one()
-    assert trace.actor_id == user.id and trace.data["overridden"] == ["Entry rule: Segment is “SMB”"]
+    assert trace.actor_id == user.id and trace.data["overridden"] == [
+        "Does not meet the entry rule “Segment is “SMB””"
+    ]
     assert enrollment.enrolled_by == user.id
 
     dnc = factories.make_lead(tenant, do_not_contact=True, segment="Enterprise")
@@ -215,13 +230,19 @@ def test_sql_eligibility_equals_python_eligibility(specs):
     core_clock.set_now(now)
     try:
         tenant = factories.make_tenant()
-        sequence = factories.make_sequence(tenant, status="active", entry_rules=WARM_RULES, steps=[{"channel": "email"}])
+        sequence = factories.make_sequence(
+            tenant, status="active", entry_rules=WARM_RULES, steps=[{"channel": "email"}]
+        )
         elsewhere = factories.make_sequence(tenant, status="active", steps=[{"channel": "email"}])
         leads = []
         for spec in specs:
             lead = factories.make_lead(
-                tenant, status=spec["status"], score_band=spec["score_band"], segment=spec["segment"],
-                do_not_contact=spec["do_not_contact"], undeliverable=spec["undeliverable"],
+                tenant,
+                status=spec["status"],
+                score_band=spec["score_band"],
+                segment=spec["segment"],
+                do_not_contact=spec["do_not_contact"],
+                undeliverable=spec["undeliverable"],
                 unsubscribed_at=now - timedelta(days=1) if spec["unsubscribed"] else None,
             )
             if spec["reply_days_ago"] is not None:
@@ -233,10 +254,16 @@ def test_sql_eligibility_equals_python_eligibility(specs):
                 factories.make_enrollment(lead, elsewhere, status="paused")
             elif history in ("ended_recently", "ended_long_ago"):
                 days = 5 if history == "ended_recently" else 45
-                factories.make_enrollment(lead, sequence, status="completed", ended_on=now - timedelta(days=days))
+                factories.make_enrollment(
+                    lead, sequence, status="completed", ended_on=now - timedelta(days=days)
+                )
             leads.append(lead)
         tenant_row = db.session.get(Tenant, tenant.id)
-        in_sql = set(db.session.scalars(sa.select(Lead.id).where(enrolling.eligible_leads(sequence, tenant_row, now=now))))
+        in_sql = set(
+            db.session.scalars(
+                sa.select(Lead.id).where(enrolling.eligible_leads(sequence, tenant_row, now=now))
+            )
+        )
         in_python = {lead.id for lead in leads if enrolling.eligibility(lead, sequence, now=now).eligible}
         assert in_sql == in_python
     finally:
