@@ -69,7 +69,8 @@ def run_bulk_enrollment(
             leads = db.session.scalars(
                 sa.select(Lead).where(Lead.id.in_(chunk), Lead.tenant_id == tenant)
             ).all()
-            skipped["Not found"] += len(chunk) - len(leads)
+            if len(leads) < len(chunk):
+                skipped["Not found"] += len(chunk) - len(leads)
             if sequence is None:
                 skipped["The sequence no longer exists"] += len(leads)
                 leads = []

@@ -108,7 +108,12 @@ def detail(lead_id):
     status = 422 if form.errors else 200
     return (
         render_template(
-            "leads/detail.html", lead=lead, form=form, enrollments=enrollments, activities=activities
+            "leads/detail.html",
+            lead=lead,
+            form=form,
+            enrollments=enrollments,
+            activities=activities,
+            sequences=active_sequences(lead.tenant_id),
         ),
         status,
     )

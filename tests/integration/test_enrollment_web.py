@@ -34,8 +34,8 @@ def test_verdict_panel_lists_every_check(login_as, tenant, sequence):
         f"/leads/{lead.id}/enroll?sequence_id={sequence.id}", headers={"HX-Request": "true"}
     ).get_data(as_text=True)
     assert "<html" not in html
-    assert "Fails:</span>Score band is warm" in html
-    assert "Fails:</span>Entry rule: Segment is “SMB”" in html
+    assert "Fails:</span>Score band is cold" in html and "Required: Score band is warm." in html
+    assert "Fails:</span>Does not meet the entry rule “Segment is “SMB””" in html
     assert "Passes:</span>The lead is not marked do-not-contact" in html
     assert "Enroll anyway" in html
 
