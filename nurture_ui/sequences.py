@@ -15,15 +15,15 @@ import sqlalchemy as sa
 
 from nurture_ui import activity, clock, rules
 from nurture_ui.extensions import db
+from nurture_ui.lifecycle import exit_enrollment
 from nurture_ui.models import (
     DEFAULT_EXIT_RULES,
+    LIVE_STATUSES,
     EmailTemplate,
     Enrollment,
     Lead,
-    OutboundMessage,
     Sequence,
     SequenceStep,
-    Task,
     Tenant,
     User,
 )
@@ -203,52 +203,14 @@ def change_status(sequence: Sequence, new_status: str, *, actor: User) -> None:
 
 
 def _exit_live_enrollments(sequence: Sequence, actor: User) -> int:
-    """Exit every active or paused enrollment of an archived sequence, closing its open drafts and tasks."""
+    """Exit every active or paused enrollment of an archived sequence through the one exit path."""
     now = clock.now()
-    live = db.session.execute(
-        sa.select(Enrollment.id, Enrollment.lead_id)
-        .where(Enrollment.sequence_id == sequence.id, Enrollment.status.in_(("active", "paused")))
+    live = db.session.scalars(
+        sa.select(Enrollment)
+        .where(Enrollment.sequence_id == sequence.id, Enrollment.status.in_(LIVE_STATUSES))
         .with_for_update()
     ).all()
-    if not live:
-        return 0
-    ids = [row.id for row in live]
-    db.session.execute(
-        sa.update(Enrollment)
-        .where(Enrollment.id.in_(ids))
-        .values(
-            status="exited",
-            exit_reason="sequence_archived",
-            ended_on=now,
-            next_step_on=None,
-            lease_until=None,
-        )
-    )
-    db.session.execute(
-        sa.update(OutboundMessage)
-        .where(
-            OutboundMessage.enrollment_id.in_(ids),
-            OutboundMessage.status.in_(("pending_approval", "approved", "queued")),
-        )
-        .values(status="cancelled")
-    )
-    db.session.execute(
-        sa.update(Task)
-        .where(Task.enrollment_id.in_(ids), Task.status == "open")
-        .values(status="skipped", completed_at=now)
-    )
-    for row in live:
-        activity.record(
-            "nurture_exited",
-            tenant_id=sequence.tenant_id,
-            lead_id=row.lead_id,
-            enrollment_id=row.id,
-            sequence_id=sequence.id,
-            actor_id=actor.id,
-            occurred_at=now,
-            data={"reason": "sequence_archived"},
-        )
-    return len(ids)
+    return sum(exit_enrollment(e, "sequence_archived", actor_id=actor.id, now=now) for e in live)
 
 
 # ---------------------------------------------------------------------------------------------------
