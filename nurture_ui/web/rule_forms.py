@@ -155,24 +155,36 @@ def editor_from_form(form: MultiDict, prefix: str) -> RuleEditor:
 
 
 def apply_action(editor: RuleEditor, action: str) -> None:
-    """An editing action from the editor's buttons: add, remove:N, changed:N, to_json, to_rows."""
+    """An editing action from the editor's controls: add, remove:N, field:N, op:N, to_json, to_rows."""
     if action == "add" and len(editor.rows) < MAX_ROWS:
         editor.rows.append(Row(field="status", op="in", value=[]))
     elif action.startswith("remove:"):
         index = _int(action.split(":", 1)[1], -1)
         if 0 <= index < len(editor.rows):
             del editor.rows[index]
-    elif action.startswith("changed:"):
-        # A new field: keep the operator when it still fits, else take the field's first; reset the value.
+    elif action.startswith("field:"):
+        # A new field: keep the operator when it still fits, else take the field's first; clear the value.
         index = _int(action.split(":", 1)[1], -1)
         if 0 <= index < len(editor.rows):
             row = editor.rows[index]
             ops = operators_for(row.field)
             if row.op not in ops:
                 row.op = ops[0]
-                row.value = None
-            if row.is_reply and not row.value:
-                row.value = "14"
+            row.value = "14" if row.is_reply else None
+    elif action.startswith("op:"):
+        # A new operator: carry the value across between one value and a list of values.
+        index = _int(action.split(":", 1)[1], -1)
+        if 0 <= index < len(editor.rows):
+            row = editor.rows[index]
+            if (
+                row.op in rules.LIST_OPERATORS
+                and isinstance(row.value, str)
+                and rules.FIELDS.get(row.field, None)
+            ):
+                if rules.FIELDS[row.field].kind in ("enum", "owner"):
+                    row.value = [row.value] if row.value else []
+            elif row.op not in rules.LIST_OPERATORS and isinstance(row.value, list):
+                row.value = row.value[0] if row.value else None
     elif action == "to_json":
         rule = editor.rule()
         editor.mode = "json"

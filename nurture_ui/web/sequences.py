@@ -39,8 +39,9 @@ def can_edit() -> bool:
 
 
 @bp.app_context_processor
-def rule_editor_helpers():
+def builder_helpers():
     return {
+        "format_days": sequences.format_days,
         "rule_fields": rules.FIELDS,
         "rule_operator_labels": rules.OPERATOR_LABELS,
         "rule_operators_for": operators_for,

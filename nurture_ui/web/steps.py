@@ -59,9 +59,11 @@ def _form(sequence: Sequence, step: SequenceStep | None = None) -> StepForm:
     return form
 
 
-def _panel(sequence: Sequence, error: str | None = None):
+def _panel(sequence: Sequence, error: str | None = None, moved: tuple[str, str] | None = None):
     db.session.expire(sequence, ["steps"])
-    return render_template("sequences/_partials/steps.html", panel_error=error, **builder_context(sequence))
+    return render_template(
+        "sequences/_partials/steps.html", panel_error=error, moved=moved, **builder_context(sequence)
+    )
 
 
 def _step_of(sequence_id, step_id) -> tuple[Sequence, SequenceStep]:
@@ -154,7 +156,7 @@ def edit(sequence_id, step_id):
     return _render_form(sequence, _form(sequence, step), step)
 
 
-def _change(sequence: Sequence, action):
+def _change(sequence: Sequence, action, moved: tuple[str, str] | None = None):
     try:
         action()
     except SequenceRefused as refused:
@@ -164,7 +166,7 @@ def _change(sequence: Sequence, action):
         return _panel(sequence, error=" ".join(refused.messages))
     if not request.htmx:
         return redirect(url_for("sequences.builder", sequence_id=sequence.id))
-    return _panel(sequence)
+    return _panel(sequence, moved=moved)
 
 
 @bp.route("/<sequence_id>/steps/<step_id>/delete", methods=["POST"])
@@ -178,8 +180,12 @@ def delete(sequence_id, step_id):
 @allow(*EDITORS)
 def move(sequence_id, step_id):
     sequence, step = _step_of(sequence_id, step_id)
-    offset = -1 if request.form.get("direction") == "up" else 1
-    return _change(sequence, lambda: steps.move_step(step, offset, actor=current_user))
+    direction = "up" if request.form.get("direction") == "up" else "down"
+    offset = -1 if direction == "up" else 1
+    # The moved step's button keeps the keyboard focus, so pressing Enter again moves it further.
+    return _change(
+        sequence, lambda: steps.move_step(step, offset, actor=current_user), moved=(str(step.id), direction)
+    )
 
 
 @bp.route("/<sequence_id>/steps/reorder", methods=["POST"])

@@ -64,6 +64,15 @@
     }
   });
 
+  // SortableJS leaves style attributes on the cards it animated. htmx's swap copies an old element's
+  // attributes onto its replacement, and re-applying a style attribute is refused by our CSP: drop them first.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (target && target.id === "steps-panel") {
+      target.querySelectorAll("[style]").forEach(function (el) { el.removeAttribute("style"); });
+    }
+  });
+
   if (window.htmx) {
     window.htmx.onLoad(init);
   } else {

@@ -254,7 +254,7 @@ def test_rule_editor_adds_rows_and_changes_operators(login_as):
     assert 'name="cond-0-field"' in page
     changed = {
         "prefix": "cond",
-        "action": "changed:0",
+        "action": "field:0",
         "cond-count": "1",
         "cond-mode": "rows",
         "cond-0-field": "score",
