@@ -25,6 +25,19 @@ class LeadFilters:
     def active(self) -> bool:
         return any((self.q, self.status, self.score_band, self.segment, self.owner))
 
+    def as_args(self) -> dict[str, str]:
+        return {
+            k: v
+            for k, v in (
+                ("q", self.q),
+                ("status", self.status),
+                ("score_band", self.score_band),
+                ("segment", self.segment),
+                ("owner", self.owner),
+            )
+            if v
+        }
+
 
 def lead_query(tenant_id: uuid.UUID, filters: LeadFilters) -> sa.Select:
     """The tenant's leads matching ``filters``, newest first."""

@@ -92,3 +92,78 @@ def exit_live_enrollments(
         if exit_enrollment(enrollment, reason, actor_id=actor_id, now=now, data=data):
             exited.append(enrollment)
     return exited
+
+
+# Pauses a person may lift by hand. The engine's own pauses (a draft awaiting approval, an open task)
+# lift when that work is done, never by a resume button, so a step cannot run twice.
+MANUAL_PAUSE = "manual"
+RESUMABLE_BY_HAND = frozenset({MANUAL_PAUSE, "out_of_office"})
+
+
+class TransitionRefused(ValueError):
+    """A readable reason why a pause or resume cannot happen now."""
+
+
+def pause_enrollment(
+    enrollment: Enrollment,
+    *,
+    actor_id: uuid.UUID | None,
+    reason: str = MANUAL_PAUSE,
+    resume_on: datetime | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Pause an active enrollment (it keeps its pointer and due time) and log ``nurture_paused``."""
+    if enrollment.status != "active":
+        raise TransitionRefused(f"Only an active enrollment can be paused; this one is {enrollment.status}.")
+    now = now or clock.now()
+    enrollment.status = "paused"
+    enrollment.pause_reason = reason
+    enrollment.resume_on = resume_on
+    enrollment.lease_until = None
+    activity.record(
+        "nurture_paused",
+        tenant_id=enrollment.tenant_id,
+        lead_id=enrollment.lead_id,
+        enrollment_id=enrollment.id,
+        sequence_id=enrollment.sequence_id,
+        actor_id=actor_id,
+        occurred_at=now,
+        data={
+            "reason": reason,
+            "step": enrollment.current_step_order,
+            **({"resume_on": resume_on.isoformat()} if resume_on else {}),
+        },
+    )
+
+
+def resume_enrollment(
+    enrollment: Enrollment, *, actor_id: uuid.UUID | None, now: datetime | None = None
+) -> None:
+    """Resume a paused enrollment: its current step falls due again, at once if it is overdue."""
+    if enrollment.status != "paused":
+        raise TransitionRefused(f"Only a paused enrollment can be resumed; this one is {enrollment.status}.")
+    if enrollment.pause_reason not in RESUMABLE_BY_HAND:
+        raise TransitionRefused(
+            "This enrollment is waiting for a person to finish its step "
+            f"({(enrollment.pause_reason or 'unknown').replace('_', ' ')}); it resumes when that is done."
+        )
+    now = now or clock.now()
+    previous = enrollment.pause_reason
+    enrollment.status = "active"
+    enrollment.pause_reason = None
+    enrollment.resume_on = None
+    enrollment.next_step_on = max(enrollment.next_step_on or now, now)
+    activity.record(
+        "nurture_resumed",
+        tenant_id=enrollment.tenant_id,
+        lead_id=enrollment.lead_id,
+        enrollment_id=enrollment.id,
+        sequence_id=enrollment.sequence_id,
+        actor_id=actor_id,
+        occurred_at=now,
+        data={
+            "reason": previous,
+            "step": enrollment.current_step_order,
+            "due": enrollment.next_step_on.isoformat(),
+        },
+    )

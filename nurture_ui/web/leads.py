@@ -9,6 +9,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField
 from wtforms.validators import InputRequired, NumberRange
 
+from nurture_ui.enrollment import active_sequences
 from nurture_ui.extensions import db
 from nurture_ui.leads import LeadFilters, lead_query, segments, team, update_lead
 from nurture_ui.models import LEAD_STATUSES, SCORE_BANDS, Activity, Enrollment, Lead
@@ -36,8 +37,8 @@ def _owner_choices(users) -> list[tuple[str, str]]:
     return [("", "Unassigned")] + [(str(u.id), u.name) for u in users]
 
 
-def _filters_from_request() -> LeadFilters:
-    args = request.args
+def filters_from(args) -> LeadFilters:
+    """Lead filters from query arguments or a form, with unknown values dropped."""
     return LeadFilters(
         q=args.get("q", "").strip()[:200],
         status=args.get("status", "") if args.get("status", "") in LEAD_STATUSES else "",
@@ -51,7 +52,7 @@ def _filters_from_request() -> LeadFilters:
 @allow(*ALL_ROLES)
 def index():
     tenant_id = current_tenant_id()
-    filters = _filters_from_request()
+    filters = filters_from(request.args)
     page = request.args.get("page", 1, type=int)
     pagination = db.paginate(
         lead_query(tenant_id, filters),
@@ -60,6 +61,7 @@ def index():
         error_out=False,
     )
     context = dict(
+        sequences=active_sequences(tenant_id),
         pagination=pagination,
         filters=filters,
         statuses=LEAD_STATUSES,
@@ -106,7 +108,12 @@ def detail(lead_id):
     status = 422 if form.errors else 200
     return (
         render_template(
-            "leads/detail.html", lead=lead, form=form, enrollments=enrollments, activities=activities
+            "leads/detail.html",
+            lead=lead,
+            form=form,
+            enrollments=enrollments,
+            activities=activities,
+            sequences=active_sequences(lead.tenant_id),
         ),
         status,
     )

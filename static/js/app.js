@@ -11,6 +11,16 @@
     }
   }, true);
 
+  // A header checkbox that selects every row checkbox with the given name: <input data-select-all="lead_ids">.
+  document.addEventListener("change", function (event) {
+    var all = event.target.closest("[data-select-all]");
+    if (!all) { return; }
+    var name = all.getAttribute("data-select-all");
+    document.querySelectorAll('input[type=checkbox][name="' + name + '"]').forEach(function (box) {
+      box.checked = all.checked;
+    });
+  });
+
   // Auto-submit filter forms when a select changes: <form data-autosubmit>.
   document.addEventListener("change", function (event) {
     var form = event.target.closest("form[data-autosubmit]");

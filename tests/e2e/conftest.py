@@ -42,6 +42,28 @@ def live_server(app):
     server.shutdown()
 
 
+@pytest.fixture(scope="module")
+def worker_process(app, redis_url, database_url, instance_dir):
+    """A real RQ worker (`python worker.py`) on the suite's database and Redis, for one test module
+    (no longer: tests elsewhere run jobs in-process and must not race it for them)."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, REDIS_URL=redis_url, NURTURE_INSTANCE_PATH=str(instance_dir))
+    if database_url.startswith("postgresql"):
+        env["DATABASE_URL"] = database_url
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen(
+        [sys.executable, "worker.py"], cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 @pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).exists():

@@ -19,7 +19,20 @@ FOREIGN_FACTORIES = {
     "template_id": lambda t: factories.make_template(t, key=f"t-{uuid.uuid4().hex[:12]}"),
     "enrollment_id": lambda t: factories.make_enrollment(factories.make_lead(t), factories.make_sequence(t)),
     "user_id": lambda t: factories.make_user(t, "rep"),
+    "job_id": lambda t: _foreign_bulk_job(t),
 }
+
+
+def _foreign_bulk_job(tenant):
+    from types import SimpleNamespace
+
+    from nurture_ui.bulk import start_bulk_enrollment
+
+    sequence = factories.make_sequence(tenant, status="active", steps=[{"channel": "email"}])
+    job_id = start_bulk_enrollment(
+        tenant_id=tenant.id, sequence_id=sequence.id, actor_id=factories.make_user(tenant).id, lead_ids=[]
+    )
+    return SimpleNamespace(id=job_id)
 
 
 def _id_routes(app):
