@@ -49,6 +49,26 @@ class SequenceRefused(Exception):
         super().__init__("; ".join(self.messages))
 
 
+def lock_sequence(sequence: Sequence) -> None:
+    """Take the sequence's write lock for the rest of the caller's transaction, then re-read it.
+
+    An UPDATE of its row does it on both databases: a row lock on PostgreSQL, the database write lock
+    on SQLite. Concurrent step edits and status changes of one sequence therefore run one after the
+    other, each seeing the steps and status the previous one committed.
+    """
+    db.session.execute(
+        sa.update(Sequence)
+        .where(Sequence.id == sequence.id)
+        .values(updated_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(sequence, attribute_names=["status", "updated_at"])
+    db.session.expire(sequence, ["steps"])
+    for obj in list(db.session.identity_map.values()):
+        if isinstance(obj, SequenceStep) and obj.sequence_id == sequence.id:
+            db.session.expire(obj)
+
+
 def is_editable(sequence: Sequence) -> bool:
     """Structure (steps, rules) may change only while the sequence is a draft or paused."""
     return sequence.status in EDITABLE_STATUSES
@@ -186,6 +206,7 @@ def change_status(sequence: Sequence, new_status: str, *, actor: User) -> None:
     Activation re-runs every check; pausing holds the enrollments (the engine leaves a paused sequence's
     enrollments where they are); archiving exits the live enrollments at once.
     """
+    lock_sequence(sequence)
     action = TRANSITIONS.get((sequence.status, new_status))
     if action is None:
         article = "An" if sequence.status[0] in "aeiou" else "A"
@@ -198,7 +219,12 @@ def change_status(sequence: Sequence, new_status: str, *, actor: User) -> None:
     old_status = sequence.status
     sequence.status = new_status
     exited = _exit_live_enrollments(sequence, actor) if action == "archive" else 0
-    _record(sequence, f"sequence_{new_status}", actor, {"from": old_status, "exited_enrollments": exited})
+    type_ = {"activate": "sequence_activated", "pause": "sequence_paused", "archive": "sequence_archived"}[
+        action
+    ]
+    if action == "activate" and old_status == "paused":
+        type_ = "sequence_resumed"
+    _record(sequence, type_, actor, {"from": old_status, "exited_enrollments": exited})
     db.session.commit()
 
 

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from nurture_ui import activity, clock, rules
 from nurture_ui.extensions import db
 from nurture_ui.models import STEP_CHANNELS, EmailTemplate, Enrollment, Sequence, SequenceStep, User
-from nurture_ui.sequences import SequenceRefused, require_editable
+from nurture_ui.sequences import SequenceRefused, lock_sequence, require_editable
 
 MAX_DELAY_HOURS = 24 * 365
 MAX_INSTRUCTIONS = 2000
@@ -67,9 +67,17 @@ def _apply(step: SequenceStep, data: StepInput) -> None:
     step.instructions = (data.instructions or "").strip() if data.channel != "email" else ""
 
 
+def _lock(sequence: Sequence, step: SequenceStep | None = None) -> None:
+    """Serialize edits of one sequence (see ``lock_sequence``), then check it may still be edited."""
+    lock_sequence(sequence)
+    require_editable(sequence)
+    if step is not None and step.id not in {s.id for s in sequence.steps}:
+        raise SequenceRefused("This step was deleted meanwhile: reload the page.")
+
+
 def add_step(sequence: Sequence, data: StepInput, *, actor: User) -> SequenceStep:
     """Append a step at N+1 (committed). Raises ``SequenceRefused`` when not editable or invalid."""
-    require_editable(sequence)
+    _lock(sequence)
     _refuse_errors(sequence, data)
     count = db.session.scalar(
         sa.select(sa.func.count(SequenceStep.id)).where(SequenceStep.sequence_id == sequence.id)
@@ -87,7 +95,7 @@ def add_step(sequence: Sequence, data: StepInput, *, actor: User) -> SequenceSte
 def update_step(step: SequenceStep, data: StepInput, *, actor: User) -> None:
     """Change a step's content in place; its position stays (committed)."""
     sequence = step.sequence
-    require_editable(sequence)
+    _lock(sequence, step)
     _refuse_errors(sequence, data)
     _apply(step, data)
     _touch(sequence, actor, "step_updated", {"step": step.step_order, "channel": step.channel})
@@ -97,7 +105,7 @@ def update_step(step: SequenceStep, data: StepInput, *, actor: User) -> None:
 def delete_step(step: SequenceStep, *, actor: User) -> None:
     """Remove a step and close the gap (committed); refused for a step of the frozen prefix."""
     sequence = step.sequence
-    require_editable(sequence)
+    _lock(sequence, step)
     frozen = frozen_prefix(sequence)
     if step.step_order <= frozen:
         raise SequenceRefused(_frozen_message(frozen))
@@ -113,7 +121,7 @@ def delete_step(step: SequenceStep, *, actor: User) -> None:
 
 def reorder_steps(sequence: Sequence, step_ids: list[uuid.UUID], *, actor: User) -> None:
     """Put the steps in the order of ``step_ids`` (every step exactly once), renumbered 1..N (committed)."""
-    require_editable(sequence)
+    _lock(sequence)
     current = [s.id for s in sequence.steps]
     if sorted(map(str, step_ids)) != sorted(map(str, current)) or len(set(step_ids)) != len(step_ids):
         raise SequenceRefused("The steps changed meanwhile: reload the page and try again.")

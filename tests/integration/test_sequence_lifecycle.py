@@ -96,7 +96,7 @@ def test_lifecycle_draft_active_paused_archived(tenant):
         .order_by(Activity.occurred_at, Activity.id)
     ).all()
     assert sorted(types) == sorted(
-        ["sequence_active", "sequence_paused", "sequence_active", "sequence_paused", "sequence_archived"]
+        ["sequence_activated", "sequence_paused", "sequence_resumed", "sequence_paused", "sequence_archived"]
     )
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import pytest
 import sqlalchemy as sa
 
@@ -129,3 +132,36 @@ def test_many_reorders_keep_one_to_n(five, marketer):
         steps.reorder_steps(five, ids, actor=marketer)
         db.session.expire_all()
         assert [o for o, _ in _orders(five)] == [1, 2, 3, 4, 5]
+
+
+def test_concurrent_edits_keep_one_to_n(app, tenant, marketer, five):
+    """Two people adding steps and reordering at the same moment: each waits for the other's lock."""
+    sequence_id, user_id = five.id, marketer.id
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def work(kind: str) -> None:
+        with app.app_context():
+            try:
+                sequence = db.session.get(type(five), sequence_id)
+                actor = db.session.get(type(marketer), user_id)
+                barrier.wait(timeout=10)
+                if kind == "add":
+                    steps.add_step(sequence, StepInput(channel="task", delay_hours=9), actor=actor)
+                else:
+                    ids = [s.id for s in sequence.steps]
+                    # Refused when the steps changed meanwhile: the person is told to reload.
+                    with contextlib.suppress(SequenceRefused):
+                        steps.reorder_steps(sequence, list(reversed(ids)), actor=actor)
+            except BaseException as error:  # surfaced below
+                errors.append(error)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=work, args=(kind,)) for kind in ("add", "add", "reorder", "reorder")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert [order for order, _ in _orders(five)] == [1, 2, 3, 4, 5, 6, 7]
