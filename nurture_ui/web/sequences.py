@@ -97,7 +97,8 @@ def duplicate(sequence_id):
     return redirect(url_for("sequences.builder", sequence_id=copy.id))
 
 
-def builder_context(sequence: Sequence, **extra) -> dict:
+def builder_context(sequence: Sequence, *, count_matches: bool = True, **extra) -> dict:
+    """Everything the builder page and its fragments render; ``count_matches`` runs the entry-rule count."""
     names = sequences.template_names(sequence.tenant_id)
     users = team(sequence.tenant_id)
     editable = can_edit() and sequences.is_editable(sequence)
@@ -113,7 +114,9 @@ def builder_context(sequence: Sequence, **extra) -> dict:
         can_edit=can_edit(),
         editable=editable,
         entry_editor=extra.pop("entry_editor", None) or editor_from_rule(sequence.entry_rules, "entry"),
-        match_count=extra.pop("match_count", None),
+        match_count=extra.pop("match_count")
+        if "match_count" in extra
+        else (_current_match_count(sequence) if count_matches else None),
         exit_errors=extra.pop("exit_errors", []),
         exit_switches=rules.EXIT_SWITCHES,
         describe_rule=rules.describe,
@@ -121,14 +124,18 @@ def builder_context(sequence: Sequence, **extra) -> dict:
     )
 
 
+def _current_match_count(sequence: Sequence) -> int | None:
+    rule = sequence.entry_rules or {}
+    return sequences.matching_lead_count(sequence.tenant_id, rule) if not rules.validate(rule) else None
+
+
 @bp.route("/<sequence_id>")
 @allow(*ALL_ROLES)
 def builder(sequence_id):
     sequence = get_or_404(Sequence, sequence_id)
-    context = builder_context(sequence)
-    if rules.validate(sequence.entry_rules or {}) == []:
-        context["match_count"] = sequences.matching_lead_count(sequence.tenant_id, sequence.entry_rules)
-    return render_template("sequences/builder.html", form=SequenceForm(obj=sequence), **context)
+    return render_template(
+        "sequences/builder.html", form=SequenceForm(obj=sequence), **builder_context(sequence)
+    )
 
 
 @bp.route("/<sequence_id>/details", methods=["POST"])

@@ -62,7 +62,10 @@ def _form(sequence: Sequence, step: SequenceStep | None = None) -> StepForm:
 def _panel(sequence: Sequence, error: str | None = None, moved: tuple[str, str] | None = None):
     db.session.expire(sequence, ["steps"])
     return render_template(
-        "sequences/_partials/steps.html", panel_error=error, moved=moved, **builder_context(sequence)
+        "sequences/_partials/steps.html",
+        panel_error=error,
+        moved=moved,
+        **builder_context(sequence, count_matches=False),
     )
 
 
@@ -143,7 +146,7 @@ def new(sequence_id):
 @allow(*ALL_ROLES)
 def card(sequence_id, step_id):
     sequence, step = _step_of(sequence_id, step_id)
-    context = builder_context(sequence)
+    context = builder_context(sequence, count_matches=False)
     return render_template("sequences/_partials/step_card.html", step=step, **context)
 
 
