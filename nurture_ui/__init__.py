@@ -48,9 +48,19 @@ def create_app(overrides: dict | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from nurture_ui.web import auth, dashboard, enrollments, health, leads, team
+    from nurture_ui.web import (
+        auth,
+        dashboard,
+        email_templates,
+        enrollments,
+        health,
+        leads,
+        sequences,
+        steps,
+        team,
+    )
 
-    for module in (auth, dashboard, enrollments, health, leads, team):
+    for module in (auth, dashboard, enrollments, health, leads, team, sequences, steps, email_templates):
         app.register_blueprint(module.bp)
 
 

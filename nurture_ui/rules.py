@@ -125,9 +125,10 @@ def validate(rule: Any, *, kind: str = "entry") -> list[str]:
         return []
     errors: list[str] = []
     counter = [0]
-    if set(rule) == {"all"} and isinstance(rule["all"], list):
+    if len(rule) == 1 and next(iter(rule)) in ("all", "any") and isinstance(next(iter(rule.values())), list):
         # The usual shape: number the top-level conditions 1..n as the editor shows them.
-        _check_list(rule["all"], "all", "Rule", errors, counter, depth=1, top=True)
+        key = next(iter(rule))
+        _check_list(rule[key], key, "Rule", errors, counter, depth=1, top=True)
     else:
         _check_node(rule, "Rule", errors, counter, depth=1)
     if counter[0] > MAX_CONDITIONS:

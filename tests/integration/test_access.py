@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 
@@ -15,7 +16,7 @@ FOREIGN_FACTORIES = {
     "lead_id": lambda t: factories.make_lead(t),
     "sequence_id": lambda t: factories.make_sequence(t, steps=[{"channel": "email", "template_id": "intro"}]),
     "step_id": lambda t: factories.make_sequence(t, steps=[{"channel": "task"}]).steps[0],
-    "template_id": lambda t: factories.make_template(t),
+    "template_id": lambda t: factories.make_template(t, key=f"t-{uuid.uuid4().hex[:12]}"),
     "enrollment_id": lambda t: factories.make_enrollment(factories.make_lead(t), factories.make_sequence(t)),
     "user_id": lambda t: factories.make_user(t, "rep"),
     "job_id": lambda t: _foreign_bulk_job(t),

@@ -1,0 +1,294 @@
+"""Sequences: the list, the builder page, status changes and the rule editors.
+
+Step editing has its own blueprint (``web/steps.py``); both only parse input, call the core
+(``nurture_ui.sequences``, ``nurture_ui.steps``) and render.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import StringField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from nurture_ui import rules, sequences
+from nurture_ui.extensions import db
+from nurture_ui.leads import team
+from nurture_ui.models import SEQUENCE_STATUSES, Sequence
+from nurture_ui.sequences import SequenceRefused
+from nurture_ui.tenancy import current_tenant_id, get_or_404
+from nurture_ui.web.access import ALL_ROLES, EDITORS, allow
+from nurture_ui.web.rule_forms import apply_action, editor_from_form, editor_from_rule, operators_for
+
+bp = Blueprint("sequences", __name__, url_prefix="/sequences")
+
+
+class SequenceForm(FlaskForm):
+    name = StringField(
+        "Name",
+        validators=[DataRequired("Enter a name."), Length(max=255, message="Use at most 255 characters.")],
+    )
+    description = TextAreaField(
+        "Description", validators=[Length(max=2000, message="Use at most 2,000 characters.")]
+    )
+
+
+def can_edit() -> bool:
+    return current_user.role in EDITORS
+
+
+@bp.app_context_processor
+def builder_helpers():
+    return {
+        "format_days": sequences.format_days,
+        "rule_fields": rules.FIELDS,
+        "rule_operator_labels": rules.OPERATOR_LABELS,
+        "rule_operators_for": operators_for,
+        "rule_reply_field": rules.REPLY_KEY,
+    }
+
+
+@bp.route("/")
+@allow(*ALL_ROLES)
+def index():
+    status = request.args.get("status", "")
+    status = status if status in SEQUENCE_STATUSES else ""
+    rows = sequences.sequence_overview(current_tenant_id(), status)
+    context = dict(
+        rows=rows, status=status, statuses=SEQUENCE_STATUSES, form=SequenceForm(), can_edit=can_edit()
+    )
+    if request.htmx and request.headers.get("HX-Target") == "sequence-rows":
+        return render_template("sequences/_partials/rows.html", **context)
+    return render_template("sequences/index.html", **context)
+
+
+@bp.route("/new", methods=["POST"])
+@allow(*EDITORS)
+def create():
+    form = SequenceForm()
+    if form.validate_on_submit():
+        sequence = sequences.create_sequence(
+            current_tenant_id(), form.name.data, description=form.description.data or "", actor=current_user
+        )
+        flash("Sequence created. Add its first step below.", "success")
+        return redirect(url_for("sequences.builder", sequence_id=sequence.id))
+    rows = sequences.sequence_overview(current_tenant_id())
+    return (
+        render_template(
+            "sequences/index.html",
+            rows=rows,
+            status="",
+            statuses=SEQUENCE_STATUSES,
+            form=form,
+            can_edit=True,
+            show_new=True,
+        ),
+        422,
+    )
+
+
+@bp.route("/<sequence_id>/duplicate", methods=["POST"])
+@allow(*EDITORS)
+def duplicate(sequence_id):
+    original = get_or_404(Sequence, sequence_id)
+    copy = sequences.duplicate_sequence(original, actor=current_user)
+    flash(f"Duplicated “{original.name}” as a draft.", "success")
+    return redirect(url_for("sequences.builder", sequence_id=copy.id))
+
+
+def builder_context(sequence: Sequence, *, count_matches: bool = True, **extra) -> dict:
+    """Everything the builder page and its fragments render; ``count_matches`` runs the entry-rule count."""
+    names = sequences.template_names(sequence.tenant_id)
+    users = team(sequence.tenant_id)
+    editable = can_edit() and sequences.is_editable(sequence)
+    return dict(
+        sequence=sequence,
+        steps=list(sequence.steps),
+        template_names=names,
+        summary=sequences.schedule_summary(list(sequence.steps), names),
+        describe_delay=sequences.describe_delay,
+        channel_labels=sequences.CHANNEL_LABELS,
+        users=users,
+        owner_names={str(u.id): u.name for u in users},
+        can_edit=can_edit(),
+        editable=editable,
+        entry_editor=extra.pop("entry_editor", None) or editor_from_rule(sequence.entry_rules, "entry"),
+        match_count=extra.pop("match_count")
+        if "match_count" in extra
+        else (_current_match_count(sequence) if count_matches else None),
+        exit_errors=extra.pop("exit_errors", []),
+        exit_switches=rules.EXIT_SWITCHES,
+        describe_rule=rules.describe,
+        **extra,
+    )
+
+
+def _current_match_count(sequence: Sequence) -> int | None:
+    rule = sequence.entry_rules or {}
+    return sequences.matching_lead_count(sequence.tenant_id, rule) if not rules.validate(rule) else None
+
+
+@bp.route("/<sequence_id>")
+@allow(*ALL_ROLES)
+def builder(sequence_id):
+    sequence = get_or_404(Sequence, sequence_id)
+    return render_template(
+        "sequences/builder.html", form=SequenceForm(obj=sequence), **builder_context(sequence)
+    )
+
+
+@bp.route("/<sequence_id>/details", methods=["POST"])
+@allow(*EDITORS)
+def details(sequence_id):
+    sequence = get_or_404(Sequence, sequence_id)
+    form = SequenceForm()
+    if form.validate_on_submit():
+        try:
+            sequences.rename_sequence(
+                sequence, form.name.data, form.description.data or "", actor=current_user
+            )
+        except SequenceRefused as refused:
+            form.name.errors = list(refused.messages)
+        else:
+            flash("Saved.", "success")
+            return redirect(url_for("sequences.builder", sequence_id=sequence.id))
+    db.session.rollback()
+    return render_template(
+        "sequences/builder.html", form=form, show_details=True, **builder_context(sequence)
+    ), 422
+
+
+@bp.route("/<sequence_id>/status", methods=["POST"])
+@allow(*EDITORS)
+def change_status(sequence_id):
+    sequence = get_or_404(Sequence, sequence_id)
+    target = request.form.get("status", "")
+    try:
+        sequences.change_status(sequence, target, actor=current_user)
+    except SequenceRefused as refused:
+        db.session.rollback()
+        context = builder_context(sequence, status_problems=refused.messages, attempted=target)
+        return render_template("sequences/builder.html", form=SequenceForm(obj=sequence), **context), 422
+    messages = {
+        "active": "Sequence activated: matching leads will be enrolled.",
+        "paused": "Sequence paused: its enrollments hold where they are. You can edit it now.",
+        "archived": "Sequence archived: its live enrollments have exited.",
+    }
+    flash(messages.get(target, "Status changed."), "success")
+    return redirect(url_for("sequences.builder", sequence_id=sequence.id))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Rule editors
+
+
+@bp.route("/rule-editor", methods=["POST"])
+@allow(*EDITORS)
+def rule_editor():
+    """Re-render a rule editor after an editing action (add row, change field, switch view)."""
+    prefix = request.form.get("prefix", "entry")
+    prefix = prefix if prefix in ("entry", "cond") else "entry"
+    editor = editor_from_form(request.form, prefix)
+    action = request.form.get("action", "")
+    apply_action(editor, action)
+    match_count = None
+    if prefix == "entry":
+        rule = editor.check()
+        if rule is not None:
+            match_count = sequences.matching_lead_count(current_tenant_id(), rule)
+        if action == "count":
+            # Typing in a value refreshes only the count, so the field being typed in keeps its focus.
+            return render_template("sequences/_partials/match_count.html", match_count=match_count)
+    elif action == "count":
+        return ""
+    users = team(current_tenant_id())
+    return render_template(
+        "sequences/_partials/rule_editor.html",
+        editor=editor,
+        users=users,
+        match_count=match_count,
+        live_count=prefix == "entry",
+    )
+
+
+@bp.route("/<sequence_id>/entry-rules", methods=["POST"])
+@allow(*EDITORS)
+def entry_rules(sequence_id):
+    sequence = get_or_404(Sequence, sequence_id)
+    editor = editor_from_form(request.form, "entry")
+    rule = editor.check()
+    saved = False
+    if rule is not None:
+        try:
+            errors = sequences.update_entry_rules(sequence, rule, actor=current_user)
+        except SequenceRefused as refused:
+            errors = refused.messages
+        editor.errors += errors
+        saved = not errors
+    match_count = sequences.matching_lead_count(sequence.tenant_id, rule) if rule is not None else None
+    if request.htmx:
+        return render_template(
+            "sequences/_partials/entry_rules.html",
+            entry_editor=editor,
+            users=team(sequence.tenant_id),
+            match_count=match_count,
+            saved=saved,
+            **_slim_context(sequence),
+        )
+    flash(
+        "Entry rules saved." if saved else "The entry rules were not saved: see the errors.",
+        "success" if saved else "error",
+    )
+    if saved:
+        return redirect(url_for("sequences.builder", sequence_id=sequence.id))
+    return render_template(
+        "sequences/builder.html",
+        form=SequenceForm(obj=sequence),
+        **builder_context(sequence, entry_editor=editor),
+    ), 422
+
+
+@bp.route("/<sequence_id>/exit-rules", methods=["POST"])
+@allow(*EDITORS)
+def exit_rules(sequence_id):
+    sequence = get_or_404(Sequence, sequence_id)
+    switches = {key: request.form.get(key) == "on" for key in rules.EXIT_SWITCHES}
+    inactivity = request.form.get("inactivity_days", "").strip()
+    typed = dict(switches, inactivity_days=inactivity)
+    if request.form.get("inactivity_on") != "on" or not inactivity:
+        switches["inactivity_days"] = None
+    else:
+        switches["inactivity_days"] = int(inactivity) if inactivity.isdigit() else inactivity
+    try:
+        errors = sequences.update_exit_rules(sequence, switches, actor=current_user)
+    except SequenceRefused as refused:
+        errors = refused.messages
+    if errors:
+        db.session.rollback()
+        errors = [e.replace("Exit rule 'inactivity_days': a", "Inactivity: enter a") for e in errors]
+    context = _slim_context(sequence)
+    template = "sequences/_partials/exit_rules.html"
+    if request.htmx:
+        return render_template(
+            template, exit_errors=errors, typed=typed if errors else None, saved=not errors, **context
+        )
+    if errors:
+        return render_template(
+            "sequences/builder.html",
+            form=SequenceForm(obj=sequence),
+            **builder_context(sequence, exit_errors=errors),
+        ), 422
+    flash("Exit rules saved.", "success")
+    return redirect(url_for("sequences.builder", sequence_id=sequence.id))
+
+
+def _slim_context(sequence: Sequence) -> dict:
+    return dict(
+        sequence=sequence,
+        editable=can_edit() and sequences.is_editable(sequence),
+        can_edit=can_edit(),
+        exit_switches=rules.EXIT_SWITCHES,
+        describe_rule=rules.describe,
+        owner_names={str(u.id): u.name for u in team(sequence.tenant_id)},
+    )
