@@ -48,9 +48,10 @@ def create_app(overrides: dict | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from nurture_ui.web import auth, dashboard, health, leads, team
+    from nurture_ui import devmail
+    from nurture_ui.web import auth, dashboard, health, leads, team, unsubscribe
 
-    for module in (auth, dashboard, health, leads, team):
+    for module in (auth, dashboard, health, leads, team, unsubscribe, devmail):
         app.register_blueprint(module.bp)
 
 
