@@ -52,9 +52,6 @@ def _job_context(now_iso: str | None) -> Iterator[datetime | None]:
         instant = datetime.fromisoformat(now_iso)
         with clock.frozen_at(instant):
             yield instant
-        from nurture_ui.extensions import db
-
-        db.session.remove()
 
 
 def dispatch_due_job(now_iso: str | None = None) -> dict:

@@ -115,6 +115,8 @@ def schedule_first_step(
         enrolled_by=actor_id,
     )
     db.session.add(enrollment)
+    # Activities reference the enrollment by key only (no relationship orders the inserts): write it first.
+    db.session.flush()
     ids = dict(
         tenant_id=lead.tenant_id, lead_id=lead.id, enrollment_id=enrollment.id, sequence_id=sequence.id
     )
