@@ -97,8 +97,12 @@ def _register_hooks(app: Flask) -> None:
         return handler
 
     app.register_error_handler(400, error_page(400, "Bad request", "The request could not be understood."))
-    app.register_error_handler(403, error_page(403, "Not allowed", "Your role does not give access to this page."))
-    app.register_error_handler(404, error_page(404, "Not found", "There is nothing here. It may have been removed."))
+    app.register_error_handler(
+        403, error_page(403, "Not allowed", "Your role does not give access to this page.")
+    )
+    app.register_error_handler(
+        404, error_page(404, "Not found", "There is nothing here. It may have been removed.")
+    )
     app.register_error_handler(
         500, error_page(500, "Something went wrong", "The error has been logged. Please try again.")
     )

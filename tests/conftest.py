@@ -21,7 +21,9 @@ from nurture_ui.config import load_config
 from nurture_ui.extensions import db
 from tests import factories
 
-CSRF_PATTERN = re.compile(r'name="csrf-token" content="([^"]+)"|name="csrf_token" type="hidden" value="([^"]+)"')
+CSRF_PATTERN = re.compile(
+    r'name="csrf-token" content="([^"]+)"|name="csrf_token" type="hidden" value="([^"]+)"'
+)
 
 
 @pytest.fixture(scope="session")
@@ -141,6 +143,11 @@ class WebClient:
         self.client = client
         self.csrf = None
 
+    def _fresh_context(self):
+        # Each request gets its own app context, as in production: otherwise requests would share the
+        # test's `g` (and with it Flask-Login's user and Flask-WTF's CSRF token) and its DB session.
+        return self.client.application.app_context()
+
     def _remember_csrf(self, response):
         match = CSRF_PATTERN.search(response.get_data(as_text=True))
         if match:
@@ -148,7 +155,8 @@ class WebClient:
         return response
 
     def get(self, url, **kwargs):
-        return self._remember_csrf(self.client.get(url, **kwargs))
+        with self._fresh_context():
+            return self._remember_csrf(self.client.get(url, **kwargs))
 
     def post(self, url, data=None, csrf=True, **kwargs):
         data = dict(data or {})
@@ -156,7 +164,8 @@ class WebClient:
             if self.csrf is None:
                 self.get("/login")
             data.setdefault("csrf_token", self.csrf)
-        return self._remember_csrf(self.client.post(url, data=data, **kwargs))
+        with self._fresh_context():
+            return self._remember_csrf(self.client.post(url, data=data, **kwargs))
 
     def login(self, email, password=factories.PASSWORD):
         self.get("/login")
@@ -176,6 +185,7 @@ def login_as(app, tenant):
     """``login_as("rep")`` → a WebClient signed in as a new user of that role in ``tenant``."""
 
     def _login(role="admin", in_tenant=None):
+        """Signs in through the real login form."""
         user = factories.make_user(in_tenant or tenant, role)
         client = WebClient(app.test_client())
         client.login(user.email)

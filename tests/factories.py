@@ -23,7 +23,12 @@ def make_tenant(name: str | None = None, **policy) -> Tenant:
 
 def make_user(tenant: Tenant, role: str = "admin", email: str | None = None, name: str | None = None) -> User:
     n = next(_counter)
-    user = User(tenant_id=tenant.id, email=email or f"{role}{n}@example.test", name=name or f"{role.title()} {n}", role=role)
+    user = User(
+        tenant_id=tenant.id,
+        email=email or f"{role}{n}@example.test",
+        name=name or f"{role.title()} {n}",
+        role=role,
+    )
     user.set_password(PASSWORD)
     db.session.add(user)
     db.session.commit()

@@ -40,7 +40,9 @@ class Activity(IdMixin, TenantMixin, db.Model):
         sa.Uuid, sa.ForeignKey("lead_nurture_sequences.id", ondelete="CASCADE")
     )
     # None means the system (the engine, a scheduled job, an API event).
-    actor_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, sa.ForeignKey("users.id", ondelete="SET NULL"))
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.Uuid, sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     data: Mapped[dict] = mapped_column(JSONType, nullable=False, default=dict)
 

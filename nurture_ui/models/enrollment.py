@@ -51,7 +51,9 @@ class Enrollment(IdMixin, TenantMixin, TimestampMixin, db.Model):
     ended_on: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The dispatcher's claim: while in the future, no other tick may take this row.
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    enrolled_by: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, sa.ForeignKey("users.id", ondelete="SET NULL"))
+    enrolled_by: Mapped[uuid.UUID | None] = mapped_column(
+        sa.Uuid, sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
 
     lead = relationship("Lead")
     sequence = relationship("Sequence")

@@ -29,11 +29,15 @@ class Lead(IdMixin, TenantMixin, TimestampMixin, db.Model):
     company: Mapped[str] = mapped_column(sa.String(255), nullable=False, default="")
     title: Mapped[str] = mapped_column(sa.String(255), nullable=False, default="")
     phone: Mapped[str] = mapped_column(sa.String(64), nullable=False, default="")
-    status: Mapped[str] = mapped_column(enum(*LEAD_STATUSES, name="lead_status"), nullable=False, default="new")
+    status: Mapped[str] = mapped_column(
+        enum(*LEAD_STATUSES, name="lead_status"), nullable=False, default="new"
+    )
     score: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
     score_band: Mapped[str] = mapped_column(sa.String(32), nullable=False, default="cold")
     segment: Mapped[str] = mapped_column(sa.String(120), nullable=False, default="")
-    owner_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, sa.ForeignKey("users.id", ondelete="SET NULL"))
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.Uuid, sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
     timezone: Mapped[str | None] = mapped_column(sa.String(64))
     do_not_contact: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False)
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

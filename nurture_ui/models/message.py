@@ -53,7 +53,9 @@ class OutboundMessage(IdMixin, TenantMixin, TimestampMixin, db.Model):
     # Which drafter wrote it ("template", "http:<endpoint>") and why a person must review it.
     drafter: Mapped[str] = mapped_column(sa.String(255), nullable=False, default="template")
     review_reason: Mapped[str | None] = mapped_column(sa.String(255))
-    reviewer_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, sa.ForeignKey("users.id", ondelete="SET NULL"))
+    reviewer_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.Uuid, sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     review_note: Mapped[str | None] = mapped_column(sa.Text)
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

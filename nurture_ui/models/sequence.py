@@ -32,11 +32,15 @@ class Sequence(IdMixin, TenantMixin, TimestampMixin, db.Model):
         enum(*SEQUENCE_STATUSES, name="sequence_status"), nullable=False, default="draft"
     )
     entry_rules: Mapped[dict] = mapped_column(JSONType, nullable=False, default=dict)
-    exit_rules: Mapped[dict] = mapped_column(JSONType, nullable=False, default=lambda: dict(DEFAULT_EXIT_RULES))
+    exit_rules: Mapped[dict] = mapped_column(
+        JSONType, nullable=False, default=lambda: dict(DEFAULT_EXIT_RULES)
+    )
     # Lower number wins when a lead matches several sequences.
     priority: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=100)
     daily_enrollment_cap: Mapped[int | None] = mapped_column(sa.Integer)
-    created_by: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        sa.Uuid, sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
 
     steps = relationship(
         "SequenceStep",

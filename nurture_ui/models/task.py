@@ -34,12 +34,18 @@ class Task(IdMixin, TenantMixin, TimestampMixin, db.Model):
     kind: Mapped[str] = mapped_column(enum(*TASK_KINDS, name="task_kind"), nullable=False)
     title: Mapped[str] = mapped_column(sa.String(255), nullable=False)
     notes: Mapped[str] = mapped_column(sa.Text, nullable=False, default="")
-    assignee_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, sa.ForeignKey("users.id", ondelete="SET NULL"))
+    assignee_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.Uuid, sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
     due_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-    status: Mapped[str] = mapped_column(enum(*TASK_STATUSES, name="task_status"), nullable=False, default="open")
+    status: Mapped[str] = mapped_column(
+        enum(*TASK_STATUSES, name="task_status"), nullable=False, default="open"
+    )
     outcome: Mapped[str | None] = mapped_column(sa.String(64))
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    completed_by: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, sa.ForeignKey("users.id", ondelete="SET NULL"))
+    completed_by: Mapped[uuid.UUID | None] = mapped_column(
+        sa.Uuid, sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
 
     lead = relationship("Lead")
     assignee = relationship("User", foreign_keys=[assignee_id])

@@ -20,7 +20,9 @@ class EmailTemplate(IdMixin, TenantMixin, TimestampMixin, db.Model):
     subject: Mapped[str] = mapped_column(sa.String(255), nullable=False)
     body: Mapped[str] = mapped_column(sa.Text, nullable=False)
     pre_approved: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False)
-    created_by: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        sa.Uuid, sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
 
     def __repr__(self) -> str:
         return f"<EmailTemplate {self.key}>"

@@ -42,4 +42,3 @@ class Tenant(IdMixin, TimestampMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<Tenant {self.slug}>"
-

@@ -41,4 +41,3 @@ class User(IdMixin, TenantMixin, TimestampMixin, UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.email} {self.role}>"
-

@@ -87,7 +87,6 @@ def navigation_for(role: str) -> list[NavItem]:
     items = []
     for item in NAVIGATION:
         roles = allowed_roles(item.endpoint)
-        if roles is None or role in roles:
-            if item.endpoint in current_app.view_functions:
-                items.append(item)
+        if (roles is None or role in roles) and item.endpoint in current_app.view_functions:
+            items.append(item)
     return items

@@ -32,7 +32,9 @@ def index():
     figures = {
         "leads": count(sa.select(sa.func.count(Lead.id)).where(Lead.tenant_id == tenant_id)),
         "active_sequences": count(
-            sa.select(sa.func.count(Sequence.id)).where(Sequence.tenant_id == tenant_id, Sequence.status == "active")
+            sa.select(sa.func.count(Sequence.id)).where(
+                Sequence.tenant_id == tenant_id, Sequence.status == "active"
+            )
         ),
         "live_enrollments": count(
             sa.select(sa.func.count(Enrollment.id)).where(

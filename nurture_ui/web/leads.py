@@ -17,11 +17,15 @@ from nurture_ui.web.access import ALL_ROLES, allow
 
 bp = Blueprint("leads", __name__, url_prefix="/leads")
 
+
 class LeadForm(FlaskForm):
     status = SelectField("Status", choices=[(s, s.title()) for s in LEAD_STATUSES])
     score = IntegerField(
         "Score",
-        validators=[InputRequired("Enter a score."), NumberRange(0, 100, "A score is a whole number from 0 to 100.")],
+        validators=[
+            InputRequired("Enter a score."),
+            NumberRange(0, 100, "A score is a whole number from 0 to 100."),
+        ],
     )
     score_band = SelectField("Score band", choices=[(b, b.title()) for b in SCORE_BANDS])
     owner_id = SelectField("Owner", coerce=str)
@@ -78,33 +82,31 @@ def detail(lead_id):
     form.owner_id.choices = _owner_choices(users)
     if request.method == "GET":
         form.owner_id.data = str(lead.owner_id) if lead.owner_id else ""
-    if request.method == "POST":
-        if form.validate_on_submit():
-            owner = next((u for u in users if str(u.id) == form.owner_id.data), None)
-            changed = update_lead(
-                lead,
-                {
-                    "status": form.status.data,
-                    "score": form.score.data,
-                    "score_band": form.score_band.data,
-                    "owner_id": owner.id if owner else None,
-                    "do_not_contact": form.do_not_contact.data,
-                },
-                actor=current_user,
-            )
-            flash("Lead saved." if changed else "Nothing changed.", "success" if changed else "info")
-            return redirect(url_for("leads.detail", lead_id=lead.id))
+    if request.method == "POST" and form.validate_on_submit():
+        owner = next((u for u in users if str(u.id) == form.owner_id.data), None)
+        changed = update_lead(
+            lead,
+            {
+                "status": form.status.data,
+                "score": form.score.data,
+                "score_band": form.score_band.data,
+                "owner_id": owner.id if owner else None,
+                "do_not_contact": form.do_not_contact.data,
+            },
+            actor=current_user,
+        )
+        flash("Lead saved." if changed else "Nothing changed.", "success" if changed else "info")
+        return redirect(url_for("leads.detail", lead_id=lead.id))
     enrollments = db.session.scalars(
         sa.select(Enrollment).where(Enrollment.lead_id == lead.id).order_by(Enrollment.enrolled_on.desc())
     ).all()
     activities = db.session.scalars(
-        sa.select(Activity)
-        .where(Activity.lead_id == lead.id)
-        .order_by(Activity.occurred_at.desc())
-        .limit(20)
+        sa.select(Activity).where(Activity.lead_id == lead.id).order_by(Activity.occurred_at.desc()).limit(20)
     ).all()
     status = 422 if form.errors else 200
     return (
-        render_template("leads/detail.html", lead=lead, form=form, enrollments=enrollments, activities=activities),
+        render_template(
+            "leads/detail.html", lead=lead, form=form, enrollments=enrollments, activities=activities
+        ),
         status,
     )

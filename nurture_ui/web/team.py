@@ -7,22 +7,27 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Email, Length
+from wtforms.validators import DataRequired, Length
 
 from nurture_ui.accounts import AccountError, create_user
 from nurture_ui.extensions import db
 from nurture_ui.models import ROLES, User
 from nurture_ui.web.access import allow
+from nurture_ui.web.validators import EmailAddress
 
 bp = Blueprint("team", __name__, url_prefix="/team")
 
 
 class UserForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired("Enter a name."), Length(max=255)])
-    email = EmailField("Email", validators=[DataRequired("Enter an email."), Email("Enter a valid email."), Length(max=255)])
+    email = EmailField("Email", validators=[DataRequired("Enter an email."), EmailAddress(), Length(max=255)])
     role = SelectField("Role", choices=[(r, r.title()) for r in ROLES])
     password = PasswordField(
-        "Password", validators=[DataRequired("Enter a password."), Length(min=10, max=1024, message="Use at least 10 characters.")]
+        "Password",
+        validators=[
+            DataRequired("Enter a password."),
+            Length(min=10, max=1024, message="Use at least 10 characters."),
+        ],
     )
 
 

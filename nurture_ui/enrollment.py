@@ -1,0 +1,462 @@
+"""Who may enroll in a sequence, and enrolling them: one lead by hand, or every eligible lead at once.
+
+Eligibility is decided once, here, in two forms that a test holds equal: ``eligibility`` judges one lead
+in Python and says every reason it fails (the "why (not)?" panel, manual and bulk enrollment), and
+``eligible_leads`` is the same judgement as one SQL filter, which ``auto_enroll`` uses to enroll a whole
+tenant in one INSERT … SELECT per sequence. The tenant's policy checks are themselves expressed in the
+rule language, so they compile and evaluate exactly like a sequence's entry rules.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from nurture_ui import activity, clock, rules
+from nurture_ui.extensions import db
+from nurture_ui.models import (
+    LIVE_STATUSES,
+    Activity,
+    Enrollment,
+    Lead,
+    LeadReply,
+    Sequence,
+    SequenceStep,
+    Tenant,
+)
+from nurture_ui.models.base import JSONType
+
+# Checks a person may override with a confirmation when enrolling by hand. Everything else
+# (do-not-contact, unsubscribed, undeliverable, already in a sequence, sequence not active) never.
+OVERRIDABLE = frozenset({"status", "score_band", "reply_window", "cooldown", "entry_rules"})
+
+
+@dataclass(frozen=True)
+class Check:
+    key: str
+    label: str
+    passed: bool
+    detail: str = ""
+
+    @property
+    def overridable(self) -> bool:
+        return self.key in OVERRIDABLE or self.key.startswith("entry_rules")
+
+
+@dataclass
+class Verdict:
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed]
+
+    @property
+    def eligible(self) -> bool:
+        return not self.failures
+
+    @property
+    def can_override(self) -> bool:
+        """Every failure is one a person may override (and there is at least one)."""
+        return bool(self.failures) and all(c.overridable for c in self.failures)
+
+    @property
+    def reasons(self) -> list[str]:
+        return [c.label for c in self.failures]
+
+
+class EnrollmentRefused(Exception):
+    def __init__(self, verdict: Verdict, message: str | None = None):
+        self.verdict = verdict
+        super().__init__(message or "; ".join(verdict.reasons))
+
+
+def policy_rule(tenant: Tenant) -> dict:
+    """The tenant's standing entry conditions, in the rule language."""
+    return {
+        "all": [
+            {"field": "status", "op": "in", "value": list(tenant.policy_value("enrollable_statuses"))},
+            {"field": "score_band", "op": "in", "value": list(tenant.policy_value("warm_bands"))},
+            {rules.REPLY_KEY: int(tenant.policy_value("reply_window_days"))},
+        ]
+    }
+
+
+# ---------------------------------------------------------------------------------------------------
+# One lead, in Python
+
+
+@dataclass
+class LeadFacts:
+    """What eligibility needs besides the lead row, loaded in a few queries for many leads at once."""
+
+    replies: dict[uuid.UUID, list[LeadReply]]
+    live: dict[uuid.UUID, Enrollment]
+    last_ended: dict[uuid.UUID, datetime]  # for this sequence: when the lead last left it
+
+    @classmethod
+    def load(cls, lead_ids: Iterable[uuid.UUID], sequence: Sequence) -> LeadFacts:
+        ids = list(lead_ids)
+        replies: dict[uuid.UUID, list[LeadReply]] = {i: [] for i in ids}
+        live: dict[uuid.UUID, Enrollment] = {}
+        last_ended: dict[uuid.UUID, datetime] = {}
+        for chunk in _chunks(ids, 500):
+            for reply in db.session.scalars(sa.select(LeadReply).where(LeadReply.lead_id.in_(chunk))):
+                replies[reply.lead_id].append(reply)
+            for enrollment in db.session.scalars(
+                sa.select(Enrollment).where(
+                    Enrollment.lead_id.in_(chunk), Enrollment.status.in_(LIVE_STATUSES)
+                )
+            ):
+                live[enrollment.lead_id] = enrollment
+            ended = db.session.execute(
+                sa.select(Enrollment.lead_id, sa.func.max(Enrollment.ended_on))
+                .where(
+                    Enrollment.lead_id.in_(chunk),
+                    Enrollment.sequence_id == sequence.id,
+                    Enrollment.status.in_(("exited", "completed")),
+                )
+                .group_by(Enrollment.lead_id)
+            )
+            last_ended.update({lead_id: when for lead_id, when in ended if when is not None})
+        return cls(replies=replies, live=live, last_ended=last_ended)
+
+
+def eligibility(
+    lead: Lead, sequence: Sequence, *, now: datetime | None = None, facts: LeadFacts | None = None
+) -> Verdict:
+    """Every check a lead must pass to enroll in ``sequence``, each with whether it passes."""
+    now = now or clock.now()
+    facts = facts or LeadFacts.load([lead.id], sequence)
+    tenant = db.session.get(Tenant, lead.tenant_id)
+    replies = facts.replies.get(lead.id, [])
+    verdict = Verdict()
+    add = verdict.checks.append
+
+    add(
+        Check(
+            "sequence_active",
+            "The sequence is active",
+            sequence.status == "active",
+            "" if sequence.status == "active" else f"It is {sequence.status}.",
+        )
+    )
+    add(Check("not_dnc", "The lead is not marked do-not-contact", not lead.do_not_contact))
+    add(Check("not_unsubscribed", "The lead has not unsubscribed", lead.unsubscribed_at is None))
+    add(
+        Check(
+            "deliverable",
+            "The lead's address accepts mail",
+            not lead.undeliverable,
+            "" if not lead.undeliverable else "A hard bounce marked it undeliverable.",
+        )
+    )
+    current = facts.live.get(lead.id)
+    add(
+        Check(
+            "not_enrolled",
+            "The lead is not already in a sequence",
+            current is None,
+            ""
+            if current is None
+            else f"{current.status.title()} in “{_sequence_name(current.sequence_id)}”.",
+        )
+    )
+
+    statuses = tenant.policy_value("enrollable_statuses")
+    add(Check("status", f"Status is {_or_list(statuses)}", lead.status in statuses, f"It is {lead.status}."))
+    bands = tenant.policy_value("warm_bands")
+    add(
+        Check(
+            "score_band",
+            f"Score band is {_or_list(bands)}",
+            lead.score_band in bands,
+            f"It is {lead.score_band}.",
+        )
+    )
+    window = int(tenant.policy_value("reply_window_days"))
+    reply_ok = rules.evaluate({rules.REPLY_KEY: window}, lead, now=now, replies=replies)
+    add(
+        Check(
+            "reply_window",
+            f"No open reply thread in the last {window} days",
+            reply_ok,
+            "" if reply_ok else "The lead replied recently and the thread is open.",
+        )
+    )
+    cooldown_days = int(tenant.policy_value("reenrollment_cooldown_days"))
+    ended = facts.last_ended.get(lead.id)
+    cooled = ended is None or ended <= now - timedelta(days=cooldown_days)
+    add(
+        Check(
+            "cooldown",
+            f"Not in this sequence in the last {cooldown_days} days",
+            cooled,
+            ""
+            if cooled
+            else f"Left it on {ended:%b %-d}; eligible again from {ended + timedelta(days=cooldown_days):%b %-d}.",
+        )
+    )
+    for index, (text, passed) in enumerate(
+        rules.explain(sequence.entry_rules or {}, lead, now=now, replies=replies), start=1
+    ):
+        add(Check(f"entry_rules.{index}", f"Entry rule: {text}", passed))
+    return verdict
+
+
+# ---------------------------------------------------------------------------------------------------
+# Many leads, in SQL
+
+
+def eligible_leads(sequence: Sequence, tenant: Tenant, *, now: datetime) -> sa.ColumnElement[bool]:
+    """A filter over ``Lead`` true exactly for the leads ``eligibility`` passes (without overrides)."""
+    if sequence.status != "active":
+        return sa.false()
+    cooldown = now - timedelta(days=int(tenant.policy_value("reenrollment_cooldown_days")))
+    live = sa.select(Enrollment.id).where(Enrollment.lead_id == Lead.id, Enrollment.status.in_(LIVE_STATUSES))
+    recent = sa.select(Enrollment.id).where(
+        Enrollment.lead_id == Lead.id,
+        Enrollment.sequence_id == sequence.id,
+        Enrollment.status.in_(("exited", "completed")),
+        Enrollment.ended_on > cooldown,
+    )
+    return sa.and_(
+        Lead.tenant_id == tenant.id,
+        Lead.do_not_contact.is_(False),
+        Lead.unsubscribed_at.is_(None),
+        Lead.undeliverable.is_(False),
+        ~sa.exists(live),
+        ~sa.exists(recent),
+        rules.compile_filter(policy_rule(tenant), now=now),
+        rules.compile_filter(sequence.entry_rules or {}, now=now),
+    )
+
+
+def first_step(sequence: Sequence) -> SequenceStep | None:
+    return db.session.scalar(
+        sa.select(SequenceStep)
+        .where(SequenceStep.sequence_id == sequence.id)
+        .order_by(SequenceStep.step_order)
+        .limit(1)
+    )
+
+
+def first_step_due(step: SequenceStep, now: datetime) -> datetime:
+    """When step 1 falls due: its delay after enrollment. The engine moves it into the send window."""
+    return now + timedelta(hours=step.delay_hours)
+
+
+def _new_id_sql():
+    if db.engine.dialect.name == "postgresql":
+        return sa.func.gen_random_uuid()
+    return sa.func.lower(sa.func.hex(sa.func.randomblob(16)))
+
+
+def _insert(table):
+    return (postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def _remaining_today(sequence: Sequence, tenant: Tenant, now: datetime) -> int | None:
+    if sequence.daily_enrollment_cap is None:
+        return None
+    zone = ZoneInfo(tenant.policy_value("timezone"))
+    local = now.astimezone(zone)
+    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(now.tzinfo)
+    done = db.session.scalar(
+        sa.select(sa.func.count(Enrollment.id)).where(
+            Enrollment.sequence_id == sequence.id, Enrollment.enrolled_on >= day_start
+        )
+    )
+    return max(sequence.daily_enrollment_cap - (done or 0), 0)
+
+
+def auto_enroll_sequence(sequence: Sequence, tenant: Tenant, *, now: datetime) -> int:
+    """Enroll every eligible lead of the tenant in ``sequence`` with one INSERT … SELECT, and write their
+    ``nurture_enrolled`` and ``nurture_step_scheduled`` activities with two more. Runs in the caller's
+    transaction. The partial unique index settles races: a lead already taken is skipped, never doubled.
+    """
+    step = first_step(sequence)
+    if step is None:
+        return 0
+    remaining = _remaining_today(sequence, tenant, now)
+    if remaining == 0:
+        return 0
+    due = first_step_due(step, now)
+    candidates = (
+        sa.select(
+            _new_id_sql(),
+            sa.literal(tenant.id, sa.Uuid),
+            Lead.id,
+            sa.literal(sequence.id, sa.Uuid),
+            sa.literal(1),
+            sa.literal("active"),
+            sa.literal(now, Enrollment.enrolled_on.type),
+            sa.literal(due, Enrollment.next_step_on.type),
+            sa.literal(now, Enrollment.created_at.type),
+            sa.literal(now, Enrollment.updated_at.type),
+        )
+        .where(eligible_leads(sequence, tenant, now=now))
+        .order_by(Lead.score.desc(), Lead.id)
+    )
+    if remaining is not None:
+        candidates = candidates.limit(remaining)
+    table = Enrollment.__table__
+    columns = [
+        "id",
+        "tenant_id",
+        "lead_id",
+        "sequence_id",
+        "current_step_order",
+        "status",
+        "enrolled_on",
+        "next_step_on",
+        "created_at",
+        "updated_at",
+    ]
+    insert = (
+        _insert(table)
+        .from_select(columns, candidates)
+        .on_conflict_do_nothing(index_elements=["lead_id"], index_where=table.c.status.in_(LIVE_STATUSES))
+    )
+    # SQLAlchemy reports an INSERT's rowcount only when asked to keep it.
+    count = db.session.execute(insert.execution_options(preserve_rowcount=True)).rowcount or 0
+    if count:
+        _record_bulk(sequence, now, due, step)
+    return count
+
+
+def _record_bulk(sequence: Sequence, now: datetime, due: datetime, step: SequenceStep) -> None:
+    """Activities for the enrollments this run just made (they carry its instant and no actor)."""
+    fresh = sa.and_(
+        Enrollment.sequence_id == sequence.id,
+        Enrollment.created_at == sa.literal(now, Enrollment.created_at.type),
+        Enrollment.enrolled_by.is_(None),
+    )
+    columns = ["id", "tenant_id", "type", "lead_id", "enrollment_id", "sequence_id", "occurred_at", "data"]
+    for kind, data in (
+        ("nurture_enrolled", {"source": "auto"}),
+        (
+            "nurture_step_scheduled",
+            {"step": step.step_order, "channel": step.channel, "due": due.isoformat()},
+        ),
+    ):
+        rows = sa.select(
+            _new_id_sql(),
+            Enrollment.tenant_id,
+            sa.literal(kind),
+            Enrollment.lead_id,
+            Enrollment.id,
+            Enrollment.sequence_id,
+            sa.literal(now, Activity.occurred_at.type),
+            sa.literal(data, JSONType),
+        ).where(fresh)
+        db.session.execute(sa.insert(Activity.__table__).from_select(columns, rows))
+
+
+def auto_enroll(*, now: datetime | None = None, tenant_id: uuid.UUID | None = None) -> dict[uuid.UUID, int]:
+    """Enroll eligible leads in every active sequence, highest priority first, one commit per tenant.
+
+    Returns how many leads each sequence took. Safe to run twice at once: nobody is enrolled twice.
+    """
+    now = now or clock.now()
+    results: dict[uuid.UUID, int] = {}
+    tenants = db.session.scalars(
+        sa.select(Tenant).where(Tenant.id == tenant_id) if tenant_id else sa.select(Tenant)
+    )
+    for tenant in list(tenants):
+        sequences = db.session.scalars(
+            sa.select(Sequence)
+            .where(Sequence.tenant_id == tenant.id, Sequence.status == "active")
+            .order_by(Sequence.priority, Sequence.created_at, Sequence.id)
+        ).all()
+        for sequence in sequences:
+            results[sequence.id] = auto_enroll_sequence(sequence, tenant, now=now)
+        db.session.commit()
+    return results
+
+
+# ---------------------------------------------------------------------------------------------------
+# By hand
+
+
+def enroll(
+    lead: Lead,
+    sequence: Sequence,
+    *,
+    actor_id: uuid.UUID | None,
+    now: datetime | None = None,
+    override: bool = False,
+    facts: LeadFacts | None = None,
+    commit: bool = True,
+) -> Enrollment:
+    """Enroll one lead, or raise ``EnrollmentRefused`` with the verdict.
+
+    ``override`` lets a person enroll despite the overridable checks (entry rules, status, band, reply
+    window, cooldown) — never despite do-not-contact, an unsubscribe, a bounce or a live enrollment.
+    """
+    now = now or clock.now()
+    if lead.tenant_id != sequence.tenant_id:
+        raise ValueError("lead and sequence belong to different tenants")
+    verdict = eligibility(lead, sequence, now=now, facts=facts)
+    if not verdict.eligible and not (override and verdict.can_override):
+        raise EnrollmentRefused(verdict)
+    step = first_step(sequence)
+    if step is None:
+        raise EnrollmentRefused(verdict, "The sequence has no steps.")
+    due = first_step_due(step, now)
+    enrollment = Enrollment(
+        tenant_id=lead.tenant_id,
+        lead_id=lead.id,
+        sequence_id=sequence.id,
+        current_step_order=1,
+        status="active",
+        enrolled_on=now,
+        next_step_on=due,
+        enrolled_by=actor_id,
+    )
+    db.session.add(enrollment)
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError as error:  # a concurrent enrollment won the race
+        db.session.rollback()
+        raise EnrollmentRefused(verdict, "The lead was enrolled in another sequence a moment ago.") from error
+    common = dict(
+        tenant_id=lead.tenant_id,
+        lead_id=lead.id,
+        enrollment_id=enrollment.id,
+        sequence_id=sequence.id,
+        actor_id=actor_id,
+        occurred_at=now,
+    )
+    overridden = [c.label for c in verdict.failures] if override else []
+    activity.record("nurture_enrolled", data={"source": "manual", "overridden": overridden}, **common)
+    activity.record(
+        "nurture_step_scheduled",
+        data={"step": step.step_order, "channel": step.channel, "due": due.isoformat()},
+        **common,
+    )
+    if commit:
+        db.session.commit()
+    return enrollment
+
+
+def _sequence_name(sequence_id: uuid.UUID) -> str:
+    return db.session.scalar(sa.select(Sequence.name).where(Sequence.id == sequence_id)) or "another sequence"
+
+
+def _or_list(values: Iterable[str]) -> str:
+    values = list(values)
+    if len(values) <= 1:
+        return "".join(values) or "(none allowed)"
+    return ", ".join(values[:-1]) + " or " + values[-1]
+
+
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

