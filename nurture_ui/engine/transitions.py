@@ -16,10 +16,8 @@ import sqlalchemy as sa
 from nurture_ui import activity
 from nurture_ui.engine.schedule import step_due_at
 from nurture_ui.extensions import db
+from nurture_ui.lifecycle import CANCELLABLE_MESSAGE_STATUSES, exit_enrollment
 from nurture_ui.models import Enrollment, Lead, LeadReply, OutboundMessage, Sequence, Task, Tenant
-
-# Message states that have not reached the SMTP server and may still be stopped.
-UNSENT_MESSAGE_STATUSES = ("pending_approval", "approved", "queued")
 
 
 class TransitionRefused(Exception):
@@ -132,33 +130,9 @@ def pause_in_session(enrollment: Enrollment, *, reason: str, now: datetime, data
 def exit_in_session(
     enrollment: Enrollment, *, reason: str, now: datetime, actor_id: uuid.UUID | None = None
 ) -> None:
-    """End the enrollment as ``exited`` with ``reason``; its unsent messages are cancelled, open tasks skipped."""
-    enrollment.status = "exited"
-    enrollment.exit_reason = reason
-    enrollment.ended_on = now
-    enrollment.next_step_on = None
-    enrollment.lease_until = None
-    enrollment.pause_reason = None
-    db.session.execute(
-        sa.update(OutboundMessage.__table__)
-        .where(
-            OutboundMessage.__table__.c.enrollment_id == enrollment.id,
-            OutboundMessage.__table__.c.status.in_(UNSENT_MESSAGE_STATUSES),
-        )
-        .values(status="cancelled", error=f"enrollment exited: {reason}", updated_at=now)
-    )
-    db.session.execute(
-        sa.update(Task.__table__)
-        .where(Task.__table__.c.enrollment_id == enrollment.id, Task.__table__.c.status == "open")
-        .values(status="skipped", outcome=None, updated_at=now)
-    )
-    activity.record(
-        "nurture_exited",
-        **_ids(enrollment),
-        actor_id=actor_id,
-        occurred_at=now,
-        data={"step": enrollment.current_step_order, "reason": reason},
-    )
+    """End the enrollment as ``exited`` with ``reason`` through ``lifecycle.exit_enrollment``, the one stop
+    every door uses (unsent messages cancelled, open tasks closed, ``nurture_exited`` logged)."""
+    exit_enrollment(enrollment, reason, actor_id=actor_id, now=now)
 
 
 def _stop_reason(enrollment: Enrollment, lead: Lead, now: datetime) -> str | None:
@@ -324,7 +298,7 @@ def unsubscribe_lead(lead_id: uuid.UUID, *, now: datetime, source: str = "link")
     table = OutboundMessage.__table__
     db.session.execute(
         sa.update(table)
-        .where(table.c.lead_id == lead_id, table.c.status.in_(UNSENT_MESSAGE_STATUSES))
+        .where(table.c.lead_id == lead_id, table.c.status.in_(CANCELLABLE_MESSAGE_STATUSES))
         .values(status="cancelled", error="lead unsubscribed", updated_at=now)
     )
     if lead.unsubscribed_at is None:
