@@ -38,13 +38,21 @@ def free_port() -> int:
 def seed(count: int) -> uuid.UUID:
     now = sa.func.now()
     tenant = Tenant(
-        name="Bench", slug=f"bench-{uuid.uuid4().hex[:8]}",
+        name="Bench",
+        slug=f"bench-{uuid.uuid4().hex[:8]}",
         policy={"send_window": {"days": list(range(7)), "start_hour": 0, "end_hour": 24}},
     )
     db.session.add(tenant)
     db.session.flush()
-    db.session.add(EmailTemplate(tenant_id=tenant.id, key="a", name="A", subject="Hi {{ lead.first_name }}",
-                                 body="Hello {{ lead.first_name }} at {{ lead.company }}."))
+    db.session.add(
+        EmailTemplate(
+            tenant_id=tenant.id,
+            key="a",
+            name="A",
+            subject="Hi {{ lead.first_name }}",
+            body="Hello {{ lead.first_name }} at {{ lead.company }}.",
+        )
+    )
     sequence = Sequence(tenant_id=tenant.id, name="Bench", status="active")
     sequence.steps = [SequenceStep(tenant_id=tenant.id, step_order=1, channel="email", template_id="a")]
     db.session.add(sequence)
@@ -52,15 +60,46 @@ def seed(count: int) -> uuid.UUID:
     from datetime import UTC, datetime
 
     at = datetime.now(UTC)
-    leads = [{"id": uuid.uuid4(), "tenant_id": tenant.id, "email": f"bench{i}@{tenant.slug}.test",
-              "first_name": f"L{i}", "last_name": "", "company": "Co", "title": "", "phone": "",
-              "status": "new", "score": 0, "score_band": "warm", "segment": "", "do_not_contact": False,
-              "undeliverable": False, "created_at": at, "updated_at": at} for i in range(count)]
+    leads = [
+        {
+            "id": uuid.uuid4(),
+            "tenant_id": tenant.id,
+            "email": f"bench{i}@{tenant.slug}.test",
+            "first_name": f"L{i}",
+            "last_name": "",
+            "company": "Co",
+            "title": "",
+            "phone": "",
+            "status": "new",
+            "score": 0,
+            "score_band": "warm",
+            "segment": "",
+            "do_not_contact": False,
+            "undeliverable": False,
+            "created_at": at,
+            "updated_at": at,
+        }
+        for i in range(count)
+    ]
     db.session.execute(sa.insert(Lead), leads)
-    db.session.execute(sa.insert(Enrollment), [
-        {"id": uuid.uuid4(), "tenant_id": tenant.id, "lead_id": lead["id"], "sequence_id": sequence.id,
-         "current_step_order": 1, "status": "active", "enrolled_on": at, "next_step_on": at,
-         "created_at": at, "updated_at": at} for lead in leads])
+    db.session.execute(
+        sa.insert(Enrollment),
+        [
+            {
+                "id": uuid.uuid4(),
+                "tenant_id": tenant.id,
+                "lead_id": lead["id"],
+                "sequence_id": sequence.id,
+                "current_step_order": 1,
+                "status": "active",
+                "enrolled_on": at,
+                "next_step_on": at,
+                "created_at": at,
+                "updated_at": at,
+            }
+            for lead in leads
+        ],
+    )
     db.session.commit()
     del now
     return tenant.id
@@ -77,7 +116,9 @@ def main() -> None:
     queue_name = f"bench-{uuid.uuid4().hex[:8]}"
     app.config["RQ_QUEUE"] = queue_name
     port = free_port()
-    sink = subprocess.Popen([sys.executable, str(ROOT / "bench" / "smtp_sink.py"), str(port)], stdout=subprocess.PIPE)
+    sink = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "smtp_sink.py"), str(port)], stdout=subprocess.PIPE
+    )
     sink.stdout.readline()
     workers = []
     with app.app_context():
@@ -85,12 +126,28 @@ def main() -> None:
 
         upgrade_database()
         tenant_id = seed(args.steps)
-        env = {**os.environ, "RQ_QUEUE": queue_name, "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port),
-               "ENGINE_BATCH_SIZE": str(args.batch), "SECRET_KEY": app.config["SECRET_KEY"]}
-        workers = [subprocess.Popen([sys.executable, str(ROOT / "worker.py")], cwd=ROOT, env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(args.workers)]
+        env = {
+            **os.environ,
+            "RQ_QUEUE": queue_name,
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(port),
+            "ENGINE_BATCH_SIZE": str(args.batch),
+            "SECRET_KEY": app.config["SECRET_KEY"],
+        }
+        workers = [
+            subprocess.Popen(
+                [sys.executable, str(ROOT / "worker.py")],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(args.workers)
+        ]
         time.sleep(2)  # let the workers start and wait on the queue
-        sent = sa.select(sa.func.count()).where(OutboundMessage.tenant_id == tenant_id, OutboundMessage.status == "sent")
+        sent = sa.select(sa.func.count()).where(
+            OutboundMessage.tenant_id == tenant_id, OutboundMessage.status == "sent"
+        )
         try:
             started = time.perf_counter()
             get_queue().enqueue(dispatch_due_job)
@@ -109,8 +166,10 @@ def main() -> None:
             db.session.commit()
             get_queue().empty()
     dialect = app.config["SQLALCHEMY_DATABASE_URI"].split(":", 1)[0]
-    print(f"{args.steps} steps (claim → execute → SMTP accepted) with {args.workers} workers on {dialect}: "
-          f"{elapsed:.1f} s, {args.steps / elapsed:.0f} steps/s")
+    print(
+        f"{args.steps} steps (claim → execute → SMTP accepted) with {args.workers} workers on {dialect}: "
+        f"{elapsed:.1f} s, {args.steps / elapsed:.0f} steps/s"
+    )
 
 
 if __name__ == "__main__":

@@ -88,19 +88,42 @@ def make_due_enrollments(count: int) -> None:
     sequence = factories.make_sequence(tenant, status="active", steps=[{"template_id": "a"}])
     now = core_clock.now()
     leads = [
-        {"id": uuid.uuid4(), "tenant_id": tenant.id, "email": f"bulk{i}@example.test", "first_name": f"L{i}",
-         "last_name": "", "company": "", "title": "", "phone": "", "status": "new", "score": 0,
-         "score_band": "warm", "segment": "", "do_not_contact": False, "undeliverable": False,
-         "created_at": now, "updated_at": now}
+        {
+            "id": uuid.uuid4(),
+            "tenant_id": tenant.id,
+            "email": f"bulk{i}@example.test",
+            "first_name": f"L{i}",
+            "last_name": "",
+            "company": "",
+            "title": "",
+            "phone": "",
+            "status": "new",
+            "score": 0,
+            "score_band": "warm",
+            "segment": "",
+            "do_not_contact": False,
+            "undeliverable": False,
+            "created_at": now,
+            "updated_at": now,
+        }
         for i in range(count)
     ]
     db.session.execute(sa.insert(Lead), leads)
     db.session.execute(
         sa.insert(Enrollment),
         [
-            {"id": uuid.uuid4(), "tenant_id": tenant.id, "lead_id": lead["id"], "sequence_id": sequence.id,
-             "current_step_order": 1, "status": "active", "enrolled_on": now, "next_step_on": now,
-             "created_at": now, "updated_at": now}
+            {
+                "id": uuid.uuid4(),
+                "tenant_id": tenant.id,
+                "lead_id": lead["id"],
+                "sequence_id": sequence.id,
+                "current_step_order": 1,
+                "status": "active",
+                "enrolled_on": now,
+                "next_step_on": now,
+                "created_at": now,
+                "updated_at": now,
+            }
             for lead in leads
         ],
     )
@@ -135,7 +158,9 @@ def assert_each_step_and_email_once(count: int, smtp_server) -> None:
     assert max(received.values()) == 1, "an email arrived twice"
     # Only a message a crash caught mid-SMTP may be unknown; everything else was sent and arrived.
     assert statuses["sent"] + statuses["unknown"] == count and statuses["unknown"] <= 1
-    sent_to = set(db.session.scalars(sa.select(OutboundMessage.to_email).where(OutboundMessage.status == "sent")))
+    sent_to = set(
+        db.session.scalars(sa.select(OutboundMessage.to_email).where(OutboundMessage.status == "sent"))
+    )
     assert sent_to <= set(received)
     assert scalar(sa.select(sa.func.count()).where(Enrollment.status != "completed")) == 0
 
@@ -153,9 +178,13 @@ def test_four_workers_on_5000_due_enrollments_execute_every_step_and_email_once(
         queue.enqueue(dispatch_due_job)
     workers = [processes("--burst", ENGINE_BATCH_SIZE=250) for _ in range(4)]
     wait_until(
-        lambda: scalar(sa.select(sa.func.count()).where(OutboundMessage.status == "sent")) == count
-        or all(w.poll() is not None for w in workers),
-        timeout=240, what="all emails sent", logs=processes.logs,
+        lambda: (
+            scalar(sa.select(sa.func.count()).where(OutboundMessage.status == "sent")) == count
+            or all(w.poll() is not None for w in workers)
+        ),
+        timeout=240,
+        what="all emails sent",
+        logs=processes.logs,
     )
     assert_each_step_and_email_once(count, smtp_server)
     assert len(smtp_server.messages) == count
@@ -164,8 +193,12 @@ def test_four_workers_on_5000_due_enrollments_execute_every_step_and_email_once(
 def test_worker_killed_mid_batch_loses_nothing(database_url, processes, smtp_server):
     count = 1000 if database_url.startswith("postgresql") else 400
     make_due_enrollments(count)
-    settings = {"ENGINE_BATCH_SIZE": 100, "ENGINE_LEASE_SECONDS": 2, "ENGINE_TICK_SECONDS": 1,
-                "MAIL_REQUEUE_AFTER_SECONDS": 2}
+    settings = {
+        "ENGINE_BATCH_SIZE": 100,
+        "ENGINE_LEASE_SECONDS": 2,
+        "ENGINE_TICK_SECONDS": 1,
+        "MAIL_REQUEUE_AFTER_SECONDS": 2,
+    }
     get_queue().enqueue(dispatch_due_job)
     doomed = processes(**settings)
     executed = sa.select(sa.func.count()).where(Activity.type == "nurture_step_executed")
@@ -178,5 +211,10 @@ def test_worker_killed_mid_batch_loses_nothing(database_url, processes, smtp_ser
     processes("cron", **settings)
     processes(**settings)
     done = sa.select(sa.func.count()).where(OutboundMessage.status.in_(("sent", "unknown")))
-    wait_until(lambda: scalar(done) == count, timeout=120, what="every email sent after the kill", logs=processes.logs)
+    wait_until(
+        lambda: scalar(done) == count,
+        timeout=120,
+        what="every email sent after the kill",
+        logs=processes.logs,
+    )
     assert_each_step_and_email_once(count, smtp_server)
