@@ -3,6 +3,7 @@ and a worker killed with SIGKILL mid-batch loses nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -74,10 +75,8 @@ def kill_tree(pid: int) -> None:
         children = []
     for child in children:
         kill_tree(int(child))
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def make_due_enrollments(count: int) -> None:
