@@ -1,21 +1,55 @@
-"""The RQ worker entry point: `python worker.py` runs a worker on the app's queue."""
+"""The RQ worker entry point.
+
+    python worker.py            an RQ worker on the nurture queue (run as many as needed, on any hosts)
+    python worker.py --burst    the same, exiting when the queue is empty
+    python worker.py --simple   execute jobs in the worker process instead of a forked work horse
+    python worker.py cron       the scheduler: enqueue the dispatcher tick every ENGINE_TICK_SECONDS (run ONE)
+
+The worker reads DATABASE_URL, REDIS_URL and the SMTP settings from the environment like the web app.
+The app is created once here; each forked work horse inherits it (see ``nurture_ui.jobs``).
+"""
 
 from __future__ import annotations
 
+import logging
 import sys
 
-from rq import Worker
+from rq import SimpleWorker, Worker
+from rq.cron import CronScheduler
 
-from nurture_ui import create_app
-from nurture_ui.extensions import get_queue, get_redis
+from nurture_ui.extensions import get_redis
+from nurture_ui.jobs import dispatch_due_job, worker_app
+
+
+def run_worker(*, burst: bool, simple: bool) -> bool:
+    app = worker_app()
+    with app.app_context():
+        connection = get_redis()
+        queue_name = app.config["RQ_QUEUE"]
+    worker_class = SimpleWorker if simple else Worker
+    worker = worker_class([queue_name], connection=connection)
+    return worker.work(burst=burst, logging_level="WARNING" if burst else "INFO")
+
+
+def run_cron() -> None:
+    app = worker_app()
+    with app.app_context():
+        connection = get_redis()
+        queue_name = app.config["RQ_QUEUE"]
+        interval = max(1, int(app.config.get("ENGINE_TICK_SECONDS", 5)))
+    scheduler = CronScheduler(connection=connection, logging_level=logging.INFO)
+    # A tick that waited longer than a few intervals is stale: the next one does the same work.
+    scheduler.register(
+        dispatch_due_job, queue_name, interval=interval, ttl=max(30, 3 * interval), result_ttl=60
+    )
+    scheduler.start()
 
 
 def main(argv: list[str]) -> int:
-    app = create_app()
-    with app.app_context():
-        queue = get_queue()
-        worker = Worker([queue], connection=get_redis())
-        worker.work(with_scheduler=False)
+    if "cron" in argv:
+        run_cron()
+        return 0
+    run_worker(burst="--burst" in argv, simple="--simple" in argv)
     return 0
 
 

@@ -48,6 +48,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from nurture_ui import devmail
     from nurture_ui.web import (
         auth,
         dashboard,
@@ -58,9 +59,12 @@ def _register_blueprints(app: Flask) -> None:
         sequences,
         steps,
         team,
+        unsubscribe,
     )
 
-    for module in (auth, dashboard, enrollments, health, leads, team, sequences, steps, email_templates):
+    for module in (
+        auth, dashboard, enrollments, health, leads, team, sequences, steps, email_templates, unsubscribe, devmail,
+    ):
         app.register_blueprint(module.bp)
 
 

@@ -63,3 +63,28 @@ def create_user_command(email: str, name: str, role: str, tenant_slug: str, pass
     except AccountError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"Created {user.role} {user.email} in {tenant.slug!r}.")
+
+
+@nurture_cli.command("run-due")
+@click.option("--now", "now_text", help="The instant to run at, ISO 8601 (default: the current time).")
+@click.option("--no-send", is_flag=True, help="Queue emails but do not send them.")
+def run_due_command(now_text: str | None, no_send: bool):
+    """Run dispatch and execution at an instant, synchronously (replays a sequence in seconds)."""
+    from datetime import UTC, datetime
+
+    from nurture_ui import clock
+    from nurture_ui.engine.replay import run_due
+
+    if now_text:
+        try:
+            now = datetime.fromisoformat(now_text)
+        except ValueError as error:
+            raise click.BadParameter(f"not an ISO 8601 time: {now_text!r}", param_hint="--now") from error
+        now = now if now.tzinfo else now.replace(tzinfo=UTC)
+    else:
+        now = clock.now()
+    report = run_due(now.astimezone(UTC), send=not no_send)
+    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(report.outcomes.items())) or "nothing due"
+    click.echo(
+        f"{now.astimezone(UTC).isoformat()}: {outcomes}; emails sent {report.sent}, failed {report.failed}"
+    )

@@ -38,6 +38,11 @@ def _secret_key(instance_path: Path) -> str:
     return key
 
 
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
 def load_config(instance_path: str | Path) -> dict:
     instance_path = Path(instance_path)
     database_url = _database_url(instance_path)
@@ -67,4 +72,18 @@ def load_config(instance_path: str | Path) -> dict:
         "SMTP_STARTTLS": os.environ.get("SMTP_STARTTLS", "").lower() in ("1", "true", "yes"),
         "MAIL_FROM": os.environ.get("MAIL_FROM", "Nurture <nurture@localhost>"),
         "PUBLIC_URL": os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000"),
+        # The engine: how often the scheduler ticks, how many enrollments a batch holds, how long a claim
+        # lasts before another worker may take the rows over.
+        "ENGINE_TICK_SECONDS": _int("ENGINE_TICK_SECONDS", 5),
+        "ENGINE_BATCH_SIZE": _int("ENGINE_BATCH_SIZE", 200),
+        "ENGINE_MAX_BATCHES_PER_TICK": _int("ENGINE_MAX_BATCHES_PER_TICK", 50),
+        "ENGINE_LEASE_SECONDS": _int("ENGINE_LEASE_SECONDS", 300),
+        # The outbox: retries of transient SMTP failures, and when a message is considered lost.
+        "MAIL_MAX_ATTEMPTS": _int("MAIL_MAX_ATTEMPTS", 5),
+        "MAIL_RETRY_BASE_SECONDS": _int("MAIL_RETRY_BASE_SECONDS", 30),
+        "MAIL_REQUEUE_AFTER_SECONDS": _int("MAIL_REQUEUE_AFTER_SECONDS", 120),
+        "MAIL_SENDING_STUCK_SECONDS": _int("MAIL_SENDING_STUCK_SECONDS", 600),
+        # The capturing SMTP server of `make run` keeps what it receives here (see nurture_ui.devmail).
+        "DEVMAIL_ENABLED": os.environ.get("DEVMAIL", "").lower() in ("1", "true", "yes"),
+        "DEVMAIL_PATH": os.environ.get("DEVMAIL_PATH") or str(instance_path / "devmail.sqlite"),
     }

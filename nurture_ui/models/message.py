@@ -31,6 +31,8 @@ class OutboundMessage(IdMixin, TenantMixin, TimestampMixin, db.Model):
         # The frequency cap: the last message to a lead, across all sequences.
         sa.Index("ix_messages_lead_sent_at", "lead_id", "sent_at"),
         sa.Index("ix_messages_tenant_status", "tenant_id", "status"),
+        # The dispatcher's outbox sweeps: queued messages whose job was lost, messages stuck in sending.
+        sa.Index("ix_messages_status_updated_at", "status", "updated_at"),
     )
 
     enrollment_id: Mapped[uuid.UUID] = mapped_column(

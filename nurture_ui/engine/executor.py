@@ -1,0 +1,343 @@
+"""Execute the due step of each enrollment in a batch: the engine's one decision, made safely.
+
+``execute_batch`` loads what a batch shares (sequences and steps, tenants, templates, replies, each lead's
+last outbound message) in a handful of queries, then gives every enrollment its own transaction: the row is
+locked, the lead read afresh, and exactly one of these happens, with its activity in the same commit —
+
+  stop → ``exited`` · sequence not running → left alone · conditions false → step skipped ·
+  email within the frequency cap or outside the send window → rescheduled · email needing approval →
+  ``pending_approval`` draft and ``paused`` · email → ``queued`` message (sent by a send job) ·
+  task / call reminder → task for the lead's owner and ``paused`` · after the last step → ``completed``.
+
+A row that is no longer due when locked (another worker got there first, a person paused it) is left as it
+is, which is what makes a claim that expired and was taken twice harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from collections.abc import Sequence as Seq
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+
+from nurture_ui import activity, clock
+from nurture_ui.engine.content import render_step_email
+from nurture_ui.engine.schedule import SendWindow, is_within_window, next_send_opening, zone_for
+from nurture_ui.engine.stops import exit_reason, step_conditions_hold
+from nurture_ui.engine.transitions import (
+    advance_in_session,
+    exit_in_session,
+    lock_enrollment,
+    pause_in_session,
+    reschedule_in_session,
+)
+from nurture_ui.extensions import db
+from nurture_ui.models import (
+    EmailTemplate,
+    Enrollment,
+    Lead,
+    LeadReply,
+    OutboundMessage,
+    Sequence,
+    SequenceStep,
+    Task,
+    Tenant,
+)
+
+log = logging.getLogger(__name__)
+
+# Messages that count against the frequency cap: everything that went, or is going, to the SMTP server.
+CAPPED_MESSAGE_STATUSES = ("queued", "sending", "sent", "unknown")
+
+
+@dataclass
+class BatchReport:
+    """What one batch did, by outcome; ``queued_message_ids`` are the emails waiting for a send job."""
+
+    outcomes: dict[str, int] = field(default_factory=dict)
+    queued_message_ids: list[uuid.UUID] = field(default_factory=list)
+
+    def count(self, outcome: str) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.outcomes.values())
+
+
+@dataclass
+class _BatchContext:
+    """What the enrollments of one batch share, loaded once."""
+
+    sequences: dict[uuid.UUID, Sequence]
+    tenants: dict[uuid.UUID, Tenant]
+    templates: dict[tuple[uuid.UUID, str], EmailTemplate]
+    replies: dict[uuid.UUID, list[LeadReply]]
+    last_outbound: dict[uuid.UUID, datetime]
+
+    @classmethod
+    def load(cls, enrollment_ids: Seq[uuid.UUID]) -> _BatchContext:
+        session = db.session
+        rows = session.execute(
+            sa.select(Enrollment.sequence_id, Enrollment.tenant_id, Enrollment.lead_id).where(
+                Enrollment.id.in_(enrollment_ids)
+            )
+        ).all()
+        sequence_ids = {r.sequence_id for r in rows}
+        lead_ids = {r.lead_id for r in rows}
+        sequences = {
+            s.id: s
+            for s in session.scalars(
+                sa.select(Sequence).where(Sequence.id.in_(sequence_ids)).options(selectinload(Sequence.steps))
+            )
+        }
+        tenants = {
+            t.id: t
+            for t in session.scalars(sa.select(Tenant).where(Tenant.id.in_({r.tenant_id for r in rows})))
+        }
+        keys = {st.template_id for s in sequences.values() for st in s.steps if st.template_id}
+        templates = {}
+        if keys:
+            for template in session.scalars(
+                sa.select(EmailTemplate).where(
+                    EmailTemplate.tenant_id.in_(tenants.keys()), EmailTemplate.key.in_(keys)
+                )
+            ):
+                templates[(template.tenant_id, template.key)] = template
+        # All of each lead's replies: step conditions may look back before the enrollment began.
+        replies: dict[uuid.UUID, list[LeadReply]] = {lead_id: [] for lead_id in lead_ids}
+        for reply in session.scalars(sa.select(LeadReply).where(LeadReply.lead_id.in_(lead_ids))):
+            replies[reply.lead_id].append(reply)
+        last_sent = sa.func.coalesce(OutboundMessage.sent_at, OutboundMessage.queued_at)
+        last_outbound = dict(
+            session.execute(
+                sa.select(OutboundMessage.lead_id, sa.func.max(last_sent))
+                .where(
+                    OutboundMessage.lead_id.in_(lead_ids), OutboundMessage.status.in_(CAPPED_MESSAGE_STATUSES)
+                )
+                .group_by(OutboundMessage.lead_id)
+            ).all()
+        )
+        # SQLite's max() hands back text or a naive datetime, not the column type.
+        last_outbound = {k: _aware(v) for k, v in last_outbound.items() if v is not None}
+        return cls(sequences, tenants, templates, replies, last_outbound)
+
+
+def _aware(value) -> datetime:
+    from datetime import UTC
+
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@contextmanager
+def _objects_survive_commits() -> Iterator[None]:
+    """Keep the batch's shared rows loaded across the per-enrollment commits (no reload per enrollment)."""
+    session = db.session()
+    previous = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        yield
+    finally:
+        session.expire_on_commit = previous
+
+
+def execute_batch(
+    enrollment_ids: Seq[uuid.UUID], now: datetime | None = None, *, enqueue_send: bool = True
+) -> BatchReport:
+    """Execute the due step of each enrollment, each in its own committed transaction.
+
+    An enrollment that fails (a bug, a lost connection) is rolled back alone and keeps its lease, so a later
+    tick retries it once the lease has expired. With ``enqueue_send`` the queued emails get one send job.
+    """
+    explicit_now = now
+    now = now or clock.now()
+    report = BatchReport()
+    ids = [uuid.UUID(str(i)) for i in enrollment_ids]
+    if not ids:
+        return report
+    with _objects_survive_commits():
+        context = _BatchContext.load(ids)
+        db.session.commit()
+        for enrollment_id in ids:
+            try:
+                outcome = execute_step(enrollment_id, context, now, report)
+                db.session.commit()
+            except Exception:
+                db.session.rollback()
+                log.exception(
+                    "enrollment %s: step failed; it will be retried when its lease expires", enrollment_id
+                )
+                outcome = "failed"
+            report.count(outcome)
+    if enqueue_send and report.queued_message_ids:
+        from nurture_ui.jobs import enqueue_send as enqueue
+
+        enqueue(report.queued_message_ids, explicit_now)
+    return report
+
+
+def execute_step(enrollment_id: uuid.UUID, context: _BatchContext, now: datetime, report: BatchReport) -> str:
+    """Decide and apply what happens to one enrollment now, inside the caller's transaction; returns the outcome."""
+    locked = lock_enrollment(enrollment_id)
+    if locked is None:
+        return "gone"
+    enrollment, lead = locked
+    if enrollment.status != "active" or enrollment.next_step_on is None or enrollment.next_step_on > now:
+        return "not_due"
+    sequence = context.sequences.get(enrollment.sequence_id) or db.session.get(
+        Sequence, enrollment.sequence_id
+    )
+    tenant = context.tenants.get(enrollment.tenant_id) or db.session.get(Tenant, enrollment.tenant_id)
+    replies = context.replies.get(lead.id, [])
+
+    reason = exit_reason(lead, sequence, enrolled_on=enrollment.enrolled_on, replies=replies, now=now)
+    if reason:
+        exit_in_session(enrollment, reason=reason, now=now)
+        return "exited"
+    if sequence.status != "active":
+        # A paused (or draft) sequence holds its enrollments where they are; the dispatcher skips them.
+        enrollment.lease_until = None
+        return "held"
+
+    steps = sequence.steps
+    step = next((s for s in steps if s.step_order >= enrollment.current_step_order), None)
+    if step is None:
+        return advance_in_session(
+            enrollment,
+            steps,
+            after_step=enrollment.current_step_order - 1,
+            now=now,
+            lead_timezone=lead.timezone,
+            tenant=tenant,
+        )
+    enrollment.current_step_order = step.step_order
+
+    def advance() -> str:
+        return advance_in_session(
+            enrollment, steps, after_step=step.step_order, now=now, lead_timezone=lead.timezone, tenant=tenant
+        )
+
+    if not step_conditions_hold(step.conditions, lead, now=now, replies=replies):
+        _record_executed(enrollment, step, now, outcome="skipped", reason="conditions")
+        advance()
+        return "skipped"
+    if step.channel == "email":
+        return _execute_email(enrollment, lead, step, tenant, context, now, report, advance)
+    return _execute_task(enrollment, lead, step, now)
+
+
+def _execute_email(enrollment, lead, step, tenant, context, now, report, advance) -> str:
+    window = SendWindow.from_policy(tenant.policy_value("send_window"))
+    zone = zone_for(lead.timezone, tenant.policy_value("timezone"))
+    last = context.last_outbound.get(lead.id)
+    cap_ends = last + timedelta(hours=int(tenant.policy_value("frequency_cap_hours"))) if last else None
+    if cap_ends and now < cap_ends:
+        reschedule_in_session(
+            enrollment, due=next_send_opening(cap_ends, window, zone), now=now, reason="frequency_cap"
+        )
+        return "rescheduled"
+    if not is_within_window(now, window, zone):
+        reschedule_in_session(
+            enrollment, due=next_send_opening(now, window, zone), now=now, reason="send_window"
+        )
+        return "rescheduled"
+
+    template = context.templates.get((enrollment.tenant_id, step.template_id))
+    if template is None:
+        pause_in_session(enrollment, reason="template_missing", now=now, data={"template": step.template_id})
+        return "paused"
+    try:
+        subject, body = render_step_email(template, lead, lead.owner)
+    except Exception as error:  # a template a person wrote: its error is theirs to read, not a crash
+        pause_in_session(
+            enrollment,
+            reason="render_failed",
+            now=now,
+            data={"template": step.template_id, "error": str(error)},
+        )
+        return "paused"
+
+    from nurture_ui.mailer import new_message_id
+
+    needs_review = step.requires_human_approval and not (
+        template.pre_approved and tenant.policy_value("preapproved_skip_review")
+    )
+    message = OutboundMessage(
+        id=uuid.uuid4(),
+        tenant_id=enrollment.tenant_id,
+        enrollment_id=enrollment.id,
+        step_order=step.step_order,
+        step_id=step.id,
+        lead_id=lead.id,
+        sequence_id=enrollment.sequence_id,
+        to_email=lead.email,
+        subject=subject,
+        body=body,
+        status="pending_approval" if needs_review else "queued",
+        review_reason="the step requires human approval" if needs_review else None,
+        queued_at=None if needs_review else now,
+        message_id=new_message_id(),
+        attempts=0,
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(message)
+    if needs_review:
+        pause_in_session(enrollment, reason="approval", now=now, data={"message": str(message.id)})
+        return "paused"
+    _record_executed(enrollment, step, now, message=str(message.id))
+    context.last_outbound[lead.id] = now
+    report.queued_message_ids.append(message.id)
+    return "completed" if advance() == "completed" else "executed"
+
+
+def _execute_task(enrollment, lead, step, now) -> str:
+    kind = "call_reminder" if step.channel == "call_reminder" else "task"
+    first_line = (
+        (step.instructions or "").strip().splitlines()[0] if (step.instructions or "").strip() else ""
+    )
+    title = first_line[:255] or (
+        f"Call {lead.name}" if kind == "call_reminder" else f"Follow up with {lead.name}"
+    )
+    task = Task(
+        id=uuid.uuid4(),
+        tenant_id=enrollment.tenant_id,
+        lead_id=lead.id,
+        enrollment_id=enrollment.id,
+        step_order=step.step_order,
+        kind=kind,
+        title=title,
+        notes=step.instructions or "",
+        assignee_id=lead.owner_id,
+        due_at=now,
+        status="open",
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(task)
+    _record_executed(enrollment, step, now, task=str(task.id))
+    pause_in_session(enrollment, reason="task", now=now, data={"task": str(task.id)})
+    return "paused"
+
+
+def _record_executed(enrollment: Enrollment, step: SequenceStep, now: datetime, **data) -> None:
+    activity.record(
+        "nurture_step_executed",
+        tenant_id=enrollment.tenant_id,
+        lead_id=enrollment.lead_id,
+        enrollment_id=enrollment.id,
+        sequence_id=enrollment.sequence_id,
+        occurred_at=now,
+        data={"step": step.step_order, "channel": step.channel, **data},
+    )
+
+
+__all__ = ["BatchReport", "Lead", "execute_batch", "execute_step"]

@@ -1,0 +1,112 @@
+"""RQ job functions: the worker's door onto the engine.
+
+Each job takes ids (and, when replaying, the instant to run at), opens an app context and calls one core
+function. Everything the job needs it loads itself from the database, so running a job twice, or after a
+crash, is safe. The app is created once per worker process; a forked work horse inherits it and only drops
+the database connections it inherited, which belong to its parent.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from datetime import datetime
+
+from flask import Flask, current_app, has_app_context
+
+from nurture_ui import clock
+
+_app: Flask | None = None
+_app_pid: int | None = None
+
+SEND_CHUNK = 200
+
+
+def worker_app() -> Flask:
+    """This process's app, created on first use. After a fork the inherited connection pool is discarded."""
+    global _app, _app_pid
+    if _app is None:
+        from nurture_ui import create_app
+
+        _app = create_app()
+        _app_pid = os.getpid()
+    elif _app_pid != os.getpid():
+        from nurture_ui.extensions import db
+
+        with _app.app_context():
+            db.engine.dispose(close=False)
+        _app_pid = os.getpid()
+    return _app
+
+
+@contextmanager
+def _job_context(now_iso: str | None) -> Iterator[datetime | None]:
+    """An app context (the caller's when there is one, e.g. a test's in-process worker) and the job's instant."""
+    app_context = nullcontext() if has_app_context() else worker_app().app_context()
+    with app_context:
+        if now_iso is None:
+            yield None
+            return
+        instant = datetime.fromisoformat(now_iso)
+        with clock.frozen_at(instant):
+            yield instant
+
+
+def dispatch_due_job(now_iso: str | None = None) -> dict:
+    """The scheduler's tick: claim due enrollments and enqueue their executor jobs."""
+    from nurture_ui.engine.dispatcher import dispatch_due
+
+    with _job_context(now_iso) as now:
+        report = dispatch_due(now)
+        return {
+            "claimed": report.claimed,
+            "batches": len(report.batches),
+            "requeued": report.requeued_messages,
+        }
+
+
+def execute_batch_job(enrollment_ids: Sequence[str], now_iso: str | None = None) -> dict:
+    """Execute the due step of each claimed enrollment; the queued emails get a send job."""
+    from nurture_ui.engine.executor import execute_batch
+
+    with _job_context(now_iso) as now:
+        report = execute_batch([uuid.UUID(i) for i in enrollment_ids], now)
+        return report.outcomes
+
+
+def send_messages_job(message_ids: Sequence[str], now_iso: str | None = None) -> dict:
+    """Send queued emails over one SMTP connection."""
+    from nurture_ui.mailer import send_messages
+
+    with _job_context(now_iso) as now:
+        report = send_messages([uuid.UUID(i) for i in message_ids], now)
+        return {"sent": len(report.sent), "retrying": len(report.retrying), "failed": len(report.failed)}
+
+
+def _now_iso(now: datetime | None) -> str | None:
+    """Jobs enqueued while replaying a given instant carry it; live jobs read the clock when they run."""
+    return now.isoformat() if now is not None else None
+
+
+def enqueue_execute(enrollment_ids: Sequence[uuid.UUID], now: datetime | None = None) -> None:
+    from nurture_ui.extensions import get_queue
+
+    get_queue().enqueue(
+        execute_batch_job,
+        args=([str(i) for i in enrollment_ids], _now_iso(now)),
+        job_timeout=int(current_app.config.get("ENGINE_LEASE_SECONDS", 300)),
+        result_ttl=300,
+    )
+
+
+def enqueue_send(message_ids: Sequence[uuid.UUID], now: datetime | None = None) -> None:
+    from nurture_ui.extensions import get_queue
+
+    queue = get_queue()
+    ids = [str(i) for i in message_ids]
+    for start in range(0, len(ids), SEND_CHUNK):
+        queue.enqueue(
+            send_messages_job, args=(ids[start : start + SEND_CHUNK], _now_iso(now)), result_ttl=300
+        )

@@ -1,0 +1,315 @@
+"""Send queued emails over SMTP, never twice, and sign the unsubscribe links they carry.
+
+A message moves ``queued → sending → sent``, each step its own commit. The move to ``sending`` is a
+conditional UPDATE, so of two send jobs holding the same message only one sends it. A message a crash left
+in ``sending`` may or may not have reached the server: it becomes ``unknown`` for a person to look at and is
+never resent automatically. Transient SMTP failures put the message back to ``queued`` and the dispatcher's
+sweep retries it after a growing delay; permanent ones mark it ``failed``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import smtplib
+import uuid
+from collections.abc import Sequence as Seq
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+
+import sqlalchemy as sa
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from nurture_ui import activity, clock
+from nurture_ui.extensions import db
+from nurture_ui.models import Lead, OutboundMessage
+
+log = logging.getLogger(__name__)
+
+_UNSUBSCRIBE_SALT = "nurture-unsubscribe"
+
+
+# --- unsubscribe links -------------------------------------------------------------------------------
+
+
+def unsubscribe_token(lead_id: uuid.UUID) -> str:
+    """A token naming the lead, signed with SECRET_KEY: it cannot be forged for another lead."""
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_UNSUBSCRIBE_SALT).dumps(str(lead_id))
+
+
+def lead_id_from_token(token: str) -> uuid.UUID | None:
+    """The lead a token names, or None when it is not one we signed."""
+    try:
+        value = URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_UNSUBSCRIBE_SALT).loads(token)
+        return uuid.UUID(value)
+    except (BadSignature, ValueError, TypeError):
+        return None
+
+
+def unsubscribe_url(lead_id: uuid.UUID) -> str:
+    return f"{current_app.config['PUBLIC_URL'].rstrip('/')}/u/{unsubscribe_token(lead_id)}"
+
+
+# --- composing ---------------------------------------------------------------------------------------
+
+
+def new_message_id() -> str:
+    """A fresh RFC 5322 Message-ID in the sender's domain; fixed on the message when it is created."""
+    domain = parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "nurture.invalid"
+    return make_msgid(idstring=uuid.uuid4().hex[:12], domain=domain)
+
+
+def compose_email(message, *, now: datetime) -> EmailMessage:
+    """The email for an outbox row: its stable Message-ID, the one-click unsubscribe headers and link."""
+    link = unsubscribe_url(message.lead_id)
+    email = EmailMessage()
+    email["From"] = current_app.config["MAIL_FROM"]
+    email["To"] = message.to_email
+    email["Subject"] = message.subject
+    email["Message-ID"] = message.message_id
+    email["Date"] = format_datetime(now)
+    # RFC 8058: a mail client may unsubscribe with one POST to this URL, without opening a page.
+    email["List-Unsubscribe"] = f"<{link}>"
+    email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    email.set_content(f"{message.body.rstrip()}\n\n--\nTo stop receiving these emails, unsubscribe: {link}\n")
+    return email
+
+
+# --- sending -----------------------------------------------------------------------------------------
+
+
+class _PermanentFailure(Exception):
+    def __init__(self, text: str, *, bad_address: bool = False):
+        super().__init__(text)
+        self.bad_address = bad_address
+
+
+class _TransientFailure(Exception):
+    pass
+
+
+class SmtpConnection:
+    """One SMTP session reused across a batch; opened on first use, reopened once if the server dropped it."""
+
+    def __init__(self, config):
+        self.config = config
+        self.smtp: smtplib.SMTP | None = None
+
+    def _open(self) -> smtplib.SMTP:
+        smtp = smtplib.SMTP(self.config["SMTP_HOST"], self.config["SMTP_PORT"], timeout=30)
+        if self.config.get("SMTP_STARTTLS"):
+            smtp.starttls()
+        if self.config.get("SMTP_USERNAME"):
+            smtp.login(self.config["SMTP_USERNAME"], self.config["SMTP_PASSWORD"] or "")
+        return smtp
+
+    def send(self, email: EmailMessage) -> None:
+        try:
+            if self.smtp is None:
+                self.smtp = self._open()
+            refused = self.smtp.send_message(email)
+        except smtplib.SMTPRecipientsRefused as error:
+            code, text = next(iter(error.recipients.values()))
+            raise (
+                _PermanentFailure(f"{code} {text!r}", bad_address=True)
+                if code >= 500
+                else _TransientFailure(f"{code} {text!r}")
+            ) from error
+        except smtplib.SMTPResponseException as error:
+            self.close()
+            text = f"{error.smtp_code} {error.smtp_error!r}"
+            raise (_PermanentFailure(text) if error.smtp_code >= 500 else _TransientFailure(text)) from error
+        except (smtplib.SMTPException, OSError) as error:
+            self.close()
+            raise _TransientFailure(f"{error.__class__.__name__}: {error}") from error
+        if refused:
+            raise _PermanentFailure(f"refused: {refused}", bad_address=True)
+
+    def close(self) -> None:
+        if self.smtp is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                self.smtp.quit()
+            self.smtp = None
+
+
+@dataclass
+class SendReport:
+    sent: list[uuid.UUID] = field(default_factory=list)
+    retrying: list[uuid.UUID] = field(default_factory=list)
+    failed: list[uuid.UUID] = field(default_factory=list)
+    cancelled: list[uuid.UUID] = field(default_factory=list)
+    skipped: list[uuid.UUID] = field(default_factory=list)
+
+
+def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> SendReport:
+    """Send each ``queued`` message once over one SMTP connection; every state change is its own commit.
+
+    Messages in any other state are skipped (another job sent them, a person cancelled them). A message to a
+    lead who became do-not-contact or unsubscribed in the meantime is cancelled instead of sent.
+    """
+    now = now or clock.now()
+    report = SendReport()
+    table = OutboundMessage.__table__
+    ids = [uuid.UUID(str(i)) for i in message_ids]
+    rows = {
+        row.id: row
+        for row in db.session.execute(
+            sa.select(
+                table.c.id,
+                table.c.tenant_id,
+                table.c.lead_id,
+                table.c.enrollment_id,
+                table.c.sequence_id,
+                table.c.step_order,
+                table.c.to_email,
+                table.c.subject,
+                table.c.body,
+                table.c.message_id,
+                table.c.attempts,
+                Lead.do_not_contact,
+                Lead.unsubscribed_at,
+            )
+            .join(Lead, Lead.id == table.c.lead_id)
+            .where(table.c.id.in_(ids), table.c.status == "queued")
+        )
+    }
+    db.session.commit()
+    max_attempts = int(current_app.config.get("MAIL_MAX_ATTEMPTS", 5))
+    connection = SmtpConnection(current_app.config)
+    try:
+        for message_id in ids:
+            row = rows.get(message_id)
+            if row is None:
+                report.skipped.append(message_id)
+                continue
+            if row.do_not_contact or row.unsubscribed_at is not None:
+                _finish(row, now, "cancelled", expected="queued", error="the lead may no longer be contacted")
+                report.cancelled.append(message_id)
+                continue
+            claimed = db.session.execute(
+                sa.update(table)
+                .where(table.c.id == message_id, table.c.status == "queued")
+                .values(status="sending", attempts=table.c.attempts + 1, updated_at=now)
+            ).rowcount
+            db.session.commit()
+            if not claimed:
+                report.skipped.append(message_id)
+                continue
+            try:
+                connection.send(compose_email(row, now=now))
+            except _PermanentFailure as error:
+                _finish(row, now, "failed", error=str(error), bad_address=error.bad_address)
+                report.failed.append(message_id)
+            except _TransientFailure as error:
+                if row.attempts + 1 >= max_attempts:
+                    _finish(row, now, "failed", error=f"gave up after {row.attempts + 1} attempts: {error}")
+                    report.failed.append(message_id)
+                else:
+                    _finish(row, now, "queued", error=str(error), record=False)
+                    report.retrying.append(message_id)
+            else:
+                _finish(row, now, "sent")
+                report.sent.append(message_id)
+    finally:
+        connection.close()
+    return report
+
+
+def _finish(row, now, status, *, expected="sending", error=None, bad_address=False, record=True) -> None:
+    table = OutboundMessage.__table__
+    values = {"status": status, "updated_at": now, "error": error}
+    if status == "sent":
+        values["sent_at"] = now
+    changed = db.session.execute(
+        sa.update(table).where(table.c.id == row.id, table.c.status == expected).values(**values)
+    ).rowcount
+    if changed and bad_address:
+        db.session.execute(
+            sa.update(Lead.__table__).where(Lead.__table__.c.id == row.lead_id).values(undeliverable=True)
+        )
+    if changed and record:
+        activity.record(
+            f"message_{status}",
+            tenant_id=row.tenant_id,
+            lead_id=row.lead_id,
+            enrollment_id=row.enrollment_id,
+            sequence_id=row.sequence_id,
+            occurred_at=now,
+            data={"step": row.step_order, "message": str(row.id), **({"error": error} if error else {})},
+        )
+    db.session.commit()
+
+
+# --- the outbox sweeps (run by every dispatcher tick) ------------------------------------------------
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long a message waits in ``queued`` before its next try: a lost job, then exponential backoff."""
+    config = current_app.config
+    if attempts <= 0:
+        return timedelta(seconds=int(config.get("MAIL_REQUEUE_AFTER_SECONDS", 120)))
+    base = int(config.get("MAIL_RETRY_BASE_SECONDS", 30))
+    return timedelta(seconds=min(base * 2 ** (attempts - 1), 3600))
+
+
+def requeue_stale_queued(now: datetime, *, explicit_now: datetime | None = None, limit: int = 1000) -> int:
+    """Give a new send job to ``queued`` messages whose job was lost or whose retry delay has passed."""
+    table = OutboundMessage.__table__
+    shortest = min(retry_delay(0), retry_delay(1))
+    candidates = db.session.execute(
+        sa.select(table.c.id, table.c.attempts, table.c.updated_at)
+        .where(table.c.status == "queued", table.c.updated_at <= now - shortest)
+        .order_by(table.c.updated_at)
+        .limit(limit)
+    ).all()
+    due = [row.id for row in candidates if row.updated_at + retry_delay(row.attempts) <= now]
+    if due:
+        # Touch them so the next tick does not hand them out again while this job waits in the queue.
+        db.session.execute(
+            sa.update(table).where(table.c.id.in_(due), table.c.status == "queued").values(updated_at=now)
+        )
+    db.session.commit()
+    if due:
+        from nurture_ui.jobs import enqueue_send
+
+        enqueue_send(due, explicit_now)
+    return len(due)
+
+
+def mark_stuck_sending_unknown(now: datetime) -> int:
+    """Messages in ``sending`` for longer than any real send takes: a crash hid their fate. They become
+    ``unknown`` and wait for a person; nothing resends them."""
+    table = OutboundMessage.__table__
+    cutoff = now - timedelta(seconds=int(current_app.config.get("MAIL_SENDING_STUCK_SECONDS", 600)))
+    stuck = db.session.execute(
+        sa.update(table)
+        .where(table.c.status == "sending", table.c.updated_at < cutoff)
+        .values(
+            status="unknown",
+            updated_at=now,
+            error="interrupted while sending: it may or may not have been delivered",
+        )
+        .returning(
+            table.c.id,
+            table.c.tenant_id,
+            table.c.lead_id,
+            table.c.enrollment_id,
+            table.c.sequence_id,
+            table.c.step_order,
+        )
+    ).all()
+    for row in stuck:
+        activity.record(
+            "message_unknown",
+            tenant_id=row.tenant_id,
+            lead_id=row.lead_id,
+            enrollment_id=row.enrollment_id,
+            sequence_id=row.sequence_id,
+            occurred_at=now,
+            data={"step": row.step_order, "message": str(row.id)},
+        )
+    db.session.commit()
+    return len(stuck)

@@ -1,0 +1,106 @@
+"""Fixtures for the engine tests: a real local SMTP server, and helpers to enroll and read the trace."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from email import message_from_bytes, policy
+
+import pytest
+import sqlalchemy as sa
+
+from nurture_ui.engine.schedule import schedule_first_step
+from nurture_ui.extensions import db
+from nurture_ui.models import Activity, OutboundMessage
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class CollectingHandler:
+    """Keeps every message the server accepts; ``reply`` can be set to refuse (e.g. "451 try later")."""
+
+    def __init__(self):
+        self.messages = []
+        self.lock = threading.Lock()
+        self.replies: list[str] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        with self.lock:
+            if self.replies:
+                return self.replies.pop(0)
+            self.messages.append(
+                message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
+            )
+        return "250 OK"
+
+    def by_recipient(self) -> dict[str, list]:
+        result: dict[str, list] = {}
+        for message in self.messages:
+            result.setdefault(str(message["To"]), []).append(message)
+        return result
+
+
+@pytest.fixture
+def smtp_server(app):
+    """A real aiosmtpd server on a free local port; the app sends to it for the length of the test."""
+    from aiosmtpd.controller import Controller
+
+    handler = CollectingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    saved = {k: app.config[k] for k in ("SMTP_HOST", "SMTP_PORT")}
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=controller.port)
+    yield handler
+    app.config.update(saved)
+    controller.stop()
+
+
+def enroll(lead, sequence, now):
+    enrollment = schedule_first_step(lead, sequence, now=now)
+    db.session.commit()
+    return enrollment
+
+
+# Activities of one transaction share their instant; within an instant they read by step, then in this order.
+_ORDER = [
+    "nurture_enrolled",
+    "nurture_step_scheduled",
+    "nurture_resumed",
+    "nurture_step_executed",
+    "nurture_paused",
+    "nurture_exited",
+    "nurture_completed",
+    "message_sent",
+    "message_failed",
+    "message_unknown",
+]
+
+
+def trace(enrollment) -> list[tuple]:
+    """The enrollment's activities as (type, occurred_at, step) in order."""
+    rows = db.session.scalars(sa.select(Activity).where(Activity.enrollment_id == enrollment.id)).all()
+    rows = sorted(
+        rows,
+        key=lambda a: (
+            a.occurred_at,
+            a.data.get("step") or 0,
+            _ORDER.index(a.type) if a.type in _ORDER else 99,
+        ),
+    )
+    return [(a.type, a.occurred_at, a.data.get("step")) for a in rows]
+
+
+def types(enrollment) -> list[str]:
+    return [t for t, _, _ in trace(enrollment)]
+
+
+def messages(enrollment) -> list[OutboundMessage]:
+    return db.session.scalars(
+        sa.select(OutboundMessage)
+        .where(OutboundMessage.enrollment_id == enrollment.id)
+        .order_by(OutboundMessage.step_order)
+    ).all()

@@ -1,0 +1,173 @@
+"""Sending over real SMTP (a local aiosmtpd server): headers, states, retries, and never twice."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from nurture_ui.engine.replay import run_due
+from nurture_ui.extensions import db
+from nurture_ui.mailer import lead_id_from_token, mark_stuck_sending_unknown, send_messages, unsubscribe_token
+from nurture_ui.models import Activity, Lead, OutboundMessage
+from tests import factories
+from tests.engine.conftest import enroll
+
+
+@pytest.fixture
+def queued(clock, tenant):
+    """One queued message to a lead, not yet sent."""
+    factories.make_template(
+        tenant, "a", subject="Hi {{ lead.first_name }}", body="Body for {{ lead.company }}"
+    )
+    sequence = factories.make_sequence(tenant, status="active", steps=[{"template_id": "a"}])
+    lead = factories.make_lead(tenant, email="ada@example.test", first_name="Ada")
+    enroll(lead, sequence, clock.now())
+    run_due(clock.now(), send=False)
+    return db.session.scalars(sa.select(OutboundMessage)).one()
+
+
+def status_of(message) -> OutboundMessage:
+    db.session.expire_all()
+    return db.session.get(OutboundMessage, message.id)
+
+
+def test_sent_email_carries_message_id_one_click_unsubscribe_and_a_signed_link(
+    app, clock, queued, smtp_server
+):
+    report = send_messages([queued.id], clock.now())
+    assert report.sent == [queued.id]
+    [email] = smtp_server.messages
+    assert email["Message-ID"] == queued.message_id
+    assert email["Subject"] == "Hi Ada" and email["To"] == "ada@example.test"
+    assert email["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    link = email["List-Unsubscribe"].strip("<>")
+    assert link.startswith(app.config["PUBLIC_URL"] + "/u/")
+    assert link in email.get_content()
+    assert lead_id_from_token(link.rsplit("/", 1)[1]) == queued.lead_id
+    message = status_of(queued)
+    assert (message.status, message.sent_at, message.attempts) == ("sent", clock.now(), 1)
+
+
+def test_a_message_is_sent_once_however_often_its_job_runs(clock, queued, smtp_server):
+    send_messages([queued.id], clock.now())
+    again = send_messages([queued.id], clock.now())
+    assert again.skipped == [queued.id]
+    assert len(smtp_server.messages) == 1
+
+
+def test_transient_failure_retries_with_backoff_then_sends(app, clock, queued, smtp_server):
+    smtp_server.replies = ["451 4.3.0 try again later"]
+    report = send_messages([queued.id], clock.now())
+    assert report.retrying == [queued.id]
+    message = status_of(queued)
+    assert (message.status, message.attempts) == ("queued", 1) and "451" in message.error
+
+    from nurture_ui import mailer
+
+    enqueued = []
+    app_jobs = pytest.MonkeyPatch()
+    app_jobs.setattr("nurture_ui.jobs.enqueue_send", lambda ids, now=None: enqueued.extend(ids))
+    try:
+        assert mailer.requeue_stale_queued(clock.now() + timedelta(seconds=10)) == 0
+        assert mailer.requeue_stale_queued(clock.now() + timedelta(seconds=31)) == 1
+    finally:
+        app_jobs.undo()
+    assert enqueued == [queued.id]
+    send_messages(enqueued, clock.now())
+    assert status_of(queued).status == "sent" and len(smtp_server.messages) == 1
+
+
+def test_permanent_failure_marks_failed_and_the_address_undeliverable(clock, queued, smtp_server):
+    smtp_server.replies = ["550 5.1.1 no such user"]
+    report = send_messages([queued.id], clock.now())
+    assert report.failed == [queued.id]
+    message = status_of(queued)
+    assert message.status == "failed" and "550" in message.error
+    assert db.session.scalars(sa.select(Activity.type).where(Activity.type == "message_failed")).all()
+
+
+def test_recipient_refused_marks_the_lead_undeliverable(app, clock, queued):
+    from aiosmtpd.controller import Controller
+
+    from tests.engine.conftest import free_port
+
+    class RefuseRecipient:
+        async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
+            return "550 5.1.1 mailbox unavailable"
+
+    controller = Controller(RefuseRecipient(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    saved = app.config["SMTP_PORT"]
+    app.config["SMTP_PORT"] = controller.port
+    try:
+        assert send_messages([queued.id], clock.now()).failed == [queued.id]
+    finally:
+        app.config["SMTP_PORT"] = saved
+        controller.stop()
+    assert db.session.get(Lead, queued.lead_id).undeliverable
+
+
+def test_no_server_is_a_transient_failure(app, clock, queued):
+    from tests.engine.conftest import free_port
+
+    saved = app.config["SMTP_PORT"]
+    app.config["SMTP_PORT"] = free_port()
+    try:
+        assert send_messages([queued.id], clock.now()).retrying == [queued.id]
+    finally:
+        app.config["SMTP_PORT"] = saved
+
+
+def test_gives_up_after_the_maximum_attempts(app, clock, queued, smtp_server):
+    smtp_server.replies = ["451 later"] * 5
+    for _ in range(app.config["MAIL_MAX_ATTEMPTS"]):
+        send_messages([queued.id], clock.now())
+    message = status_of(queued)
+    assert message.status == "failed" and "gave up after 5 attempts" in message.error
+
+
+def test_message_stuck_in_sending_becomes_unknown_and_is_never_resent(clock, queued, smtp_server):
+    db.session.execute(
+        sa.update(OutboundMessage)
+        .where(OutboundMessage.id == queued.id)
+        .values(status="sending", updated_at=clock.now())
+    )
+    db.session.commit()
+    assert mark_stuck_sending_unknown(clock.now() + timedelta(minutes=5)) == 0
+    assert mark_stuck_sending_unknown(clock.now() + timedelta(minutes=11)) == 1
+    assert status_of(queued).status == "unknown"
+    assert send_messages([queued.id], clock.now()).skipped == [queued.id]
+    assert smtp_server.messages == []
+
+
+def test_a_lead_marked_do_not_contact_after_queueing_is_not_mailed(clock, queued, smtp_server):
+    lead = db.session.get(Lead, queued.lead_id)
+    lead.do_not_contact = True
+    db.session.commit()
+    assert send_messages([queued.id], clock.now()).cancelled == [queued.id]
+    assert smtp_server.messages == []
+
+
+def test_unsubscribe_link_page_confirms_and_post_unsubscribes(app, clock, queued, tenant):
+    lead_id = queued.lead_id
+    client = app.test_client()
+    token = unsubscribe_token(lead_id)
+    page = client.get(f"/u/{token}")
+    assert page.status_code == 200 and b"ada@example.test" in page.data
+    assert db.session.get(Lead, lead_id).unsubscribed_at is None
+
+    # RFC 8058 one-click: a bare POST from the mail client, no session, no CSRF token.
+    done = client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"})
+    assert done.status_code == 200 and b"unsubscribed" in done.data
+    db.session.expire_all()
+    assert db.session.get(Lead, lead_id).unsubscribed_at == clock.now()
+    assert status_of(queued).status == "cancelled"
+    assert client.post(f"/u/{token}").status_code == 200
+
+
+def test_a_forged_unsubscribe_token_is_refused(app, queued):
+    client = app.test_client()
+    assert client.get("/u/not-a-token").status_code == 404
+    assert client.post(f"/u/{unsubscribe_token(queued.lead_id)}x").status_code == 404

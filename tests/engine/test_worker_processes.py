@@ -1,0 +1,219 @@
+"""Real worker processes (``python worker.py``) on shared due work: each step once, each email once,
+and a worker killed with SIGKILL mid-batch loses nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from nurture_ui import clock as core_clock
+from nurture_ui.extensions import db, get_queue
+from nurture_ui.jobs import dispatch_due_job
+from nurture_ui.models import Activity, Enrollment, Lead, OutboundMessage
+from tests import factories
+
+ROOT = Path(__file__).resolve().parents[2]
+ALWAYS_OPEN = {"days": [0, 1, 2, 3, 4, 5, 6], "start_hour": 0, "end_hour": 24}
+
+
+@pytest.fixture
+def processes(app, database_url, redis_url, smtp_server, tmp_path):
+    """Start ``worker.py`` processes against this suite's database, Redis, a fresh queue and the SMTP server."""
+    queue_name = f"test-{uuid.uuid4().hex[:8]}"
+    saved_queue = app.config["RQ_QUEUE"]
+    app.config["RQ_QUEUE"] = queue_name
+    started: list[subprocess.Popen] = []
+
+    def start(*args: str, **settings) -> subprocess.Popen:
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "RQ_QUEUE": queue_name,
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(app.config["SMTP_PORT"]),
+            "SECRET_KEY": app.config["SECRET_KEY"],
+            **{k: str(v) for k, v in settings.items()},
+        }
+        log = open(tmp_path / f"worker-{len(started)}.log", "w")  # noqa: SIM115 (closed with the process)
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "worker.py"), *args], cwd=ROOT, env=env, stdout=log, stderr=log
+        )
+        started.append(process)
+        return process
+
+    start.queue_name = queue_name
+    start.logs = tmp_path
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.terminate()
+    for process in started:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            kill_tree(process.pid)
+    get_queue().empty()
+    app.config["RQ_QUEUE"] = saved_queue
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and its children (an RQ worker and the work horse it forked)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    for child in children:
+        kill_tree(int(child))
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def make_due_enrollments(count: int) -> None:
+    """``count`` leads enrolled in a one-email sequence, all due now (bulk inserts: this is set-up, not the test)."""
+    core_clock.set_now(None)
+    tenant = factories.make_tenant("Bulk", send_window=ALWAYS_OPEN)
+    factories.make_template(tenant, "a", subject="Hello {{ lead.first_name }}")
+    sequence = factories.make_sequence(tenant, status="active", steps=[{"template_id": "a"}])
+    now = core_clock.now()
+    leads = [
+        {
+            "id": uuid.uuid4(),
+            "tenant_id": tenant.id,
+            "email": f"bulk{i}@example.test",
+            "first_name": f"L{i}",
+            "last_name": "",
+            "company": "",
+            "title": "",
+            "phone": "",
+            "status": "new",
+            "score": 0,
+            "score_band": "warm",
+            "segment": "",
+            "do_not_contact": False,
+            "undeliverable": False,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for i in range(count)
+    ]
+    db.session.execute(sa.insert(Lead), leads)
+    db.session.execute(
+        sa.insert(Enrollment),
+        [
+            {
+                "id": uuid.uuid4(),
+                "tenant_id": tenant.id,
+                "lead_id": lead["id"],
+                "sequence_id": sequence.id,
+                "current_step_order": 1,
+                "status": "active",
+                "enrolled_on": now,
+                "next_step_on": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for lead in leads
+        ],
+    )
+    db.session.commit()
+
+
+def scalar(statement):
+    value = db.session.scalar(statement)
+    db.session.commit()  # a fresh snapshot next time
+    return value
+
+
+def wait_until(condition, timeout: float, what: str, logs: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            tails = {p.name: p.read_text()[-2000:] for p in logs.glob("worker-*.log")}
+            pytest.fail(f"timed out waiting for {what}; worker logs: {tails}")
+        time.sleep(0.05)
+
+
+def assert_each_step_and_email_once(count: int, smtp_server) -> None:
+    executed = db.session.execute(
+        sa.select(Activity.enrollment_id, sa.func.count())
+        .where(Activity.type == "nurture_step_executed")
+        .group_by(Activity.enrollment_id)
+    ).all()
+    assert len(executed) == count and {n for _, n in executed} == {1}
+    statuses = Counter(db.session.scalars(sa.select(OutboundMessage.status)))
+    assert sum(statuses.values()) == count
+    received = Counter(str(m["To"]) for m in smtp_server.messages)
+    assert max(received.values()) == 1, "an email arrived twice"
+    # Only a message a crash caught mid-SMTP may be unknown; everything else was sent and arrived.
+    assert statuses["sent"] + statuses["unknown"] == count and statuses["unknown"] <= 1
+    sent_to = set(
+        db.session.scalars(sa.select(OutboundMessage.to_email).where(OutboundMessage.status == "sent"))
+    )
+    assert sent_to <= set(received)
+    assert scalar(sa.select(sa.func.count()).where(Enrollment.status != "completed")) == 0
+
+
+@pytest.mark.postgres
+def test_four_workers_on_5000_due_enrollments_execute_every_step_and_email_once(
+    database_url, processes, smtp_server
+):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("concurrent claims need PostgreSQL")
+    count = 5000
+    make_due_enrollments(count)
+    queue = get_queue()
+    for _ in range(4):  # four ticks at once: the database hands each row to one of them
+        queue.enqueue(dispatch_due_job)
+    workers = [processes("--burst", ENGINE_BATCH_SIZE=250) for _ in range(4)]
+    wait_until(
+        lambda: (
+            scalar(sa.select(sa.func.count()).where(OutboundMessage.status == "sent")) == count
+            or all(w.poll() is not None for w in workers)
+        ),
+        timeout=240,
+        what="all emails sent",
+        logs=processes.logs,
+    )
+    assert_each_step_and_email_once(count, smtp_server)
+    assert len(smtp_server.messages) == count
+
+
+def test_worker_killed_mid_batch_loses_nothing(database_url, processes, smtp_server):
+    count = 1000 if database_url.startswith("postgresql") else 400
+    make_due_enrollments(count)
+    settings = {
+        "ENGINE_BATCH_SIZE": 100,
+        "ENGINE_LEASE_SECONDS": 2,
+        "ENGINE_TICK_SECONDS": 1,
+        "MAIL_REQUEUE_AFTER_SECONDS": 2,
+    }
+    get_queue().enqueue(dispatch_due_job)
+    doomed = processes(**settings)
+    executed = sa.select(sa.func.count()).where(Activity.type == "nurture_step_executed")
+    wait_until(lambda: scalar(executed) > 0, timeout=60, what="the first executed step", logs=processes.logs)
+    kill_tree(doomed.pid)
+    doomed.wait(timeout=10)
+    at_kill = scalar(executed)
+    assert at_kill < count, "the worker finished before it could be killed"
+
+    processes("cron", **settings)
+    processes(**settings)
+    done = sa.select(sa.func.count()).where(OutboundMessage.status.in_(("sent", "unknown")))
+    wait_until(
+        lambda: scalar(done) == count,
+        timeout=120,
+        what="every email sent after the kill",
+        logs=processes.logs,
+    )
+    assert_each_step_and_email_once(count, smtp_server)
