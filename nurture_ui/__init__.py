@@ -49,9 +49,9 @@ def create_app(overrides: dict | None = None) -> Flask:
 
 def _register_blueprints(app: Flask) -> None:
     from nurture_ui.api import events as api_events
-    from nurture_ui.web import auth, dashboard, health, leads, team
+    from nurture_ui.web import auth, dashboard, health, lead_imports, lead_signals, leads, team
 
-    for module in (auth, dashboard, health, leads, team, api_events):
+    for module in (auth, dashboard, health, leads, team, lead_imports, lead_signals, api_events):
         app.register_blueprint(module.bp)
 
 

@@ -81,7 +81,7 @@ NEGATIVE = _rx(
     r"\bdecided\s+not\s+to\b",
     r"\bhappy\s+with\s+our\s+current\b",
     r"\b(?:we'?re|we\s+are|i'?m|i\s+am)\s+all\s+set\b",
-    r"\b(?:going\s+to|gonna|will|'ll)\s+pass\b",
+    r"\b(?:going\s+to|gonna|will|'ll)\s+pass\b(?!\s+(?:this|it|that|your\s+\w+)\s+(?:on|along|to))",
     r"\b(?:didn'?t|did\s+not|doesn'?t|won'?t)\s+work\s+for\s+us\b",
     r"\bwon'?t\s+be\s+(?:buying|purchasing|investing|moving\s+forward|adding)\b",
     r"\b(?:hiring|budget|spending|purchasing)\s+freeze\b",

@@ -128,6 +128,18 @@ def record_reply(
     return outcome
 
 
+def lead_replies(lead_id: uuid.UUID, limit: int = 10) -> list[LeadReply]:
+    """The lead's latest replies, newest first."""
+    return list(
+        db.session.scalars(
+            sa.select(LeadReply)
+            .where(LeadReply.lead_id == lead_id)
+            .order_by(LeadReply.received_at.desc(), LeadReply.created_at.desc())
+            .limit(limit)
+        )
+    )
+
+
 def correct_reply(reply: LeadReply, sentiment: str, *, actor_id: uuid.UUID | None) -> Outcome:
     """A person corrects a reply's classification; the lead's sequences follow the correction.
 

@@ -12,6 +12,7 @@ from wtforms.validators import InputRequired, NumberRange
 from nurture_ui.extensions import db
 from nurture_ui.leads import LeadFilters, lead_query, segments, team, update_lead
 from nurture_ui.models import LEAD_STATUSES, SCORE_BANDS, Activity, Enrollment, Lead
+from nurture_ui.signals import lead_replies
 from nurture_ui.tenancy import current_tenant_id, get_or_404
 from nurture_ui.web.access import ALL_ROLES, allow
 
@@ -106,7 +107,12 @@ def detail(lead_id):
     status = 422 if form.errors else 200
     return (
         render_template(
-            "leads/detail.html", lead=lead, form=form, enrollments=enrollments, activities=activities
+            "leads/detail.html",
+            lead=lead,
+            form=form,
+            enrollments=enrollments,
+            activities=activities,
+            replies=lead_replies(lead.id),
         ),
         status,
     )

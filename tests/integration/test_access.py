@@ -18,6 +18,8 @@ FOREIGN_FACTORIES = {
     "template_id": lambda t: factories.make_template(t),
     "enrollment_id": lambda t: factories.make_enrollment(factories.make_lead(t), factories.make_sequence(t)),
     "user_id": lambda t: factories.make_user(t, "rep"),
+    "reply_id": lambda t: factories.make_reply(factories.make_lead(t)),
+    "import_id": lambda t: factories.make_lead_import(t),
 }
 
 

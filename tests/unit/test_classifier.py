@@ -93,3 +93,5 @@ def test_a_refusal_wins_over_interested_words_and_a_stop_request_wins_over_all()
     assert classify("Not interested in a demo, thanks.", WEDNESDAY).sentiment == "negative"
     assert classify("Interesting, but please stop emailing me.", WEDNESDAY).sentiment == "unsubscribe"
     assert classify("", WEDNESDAY).sentiment == "neutral"
+    assert classify("We'll pass, thanks.", WEDNESDAY).sentiment == "negative"
+    assert classify("I'll pass this on to our CTO.", WEDNESDAY).sentiment == "neutral"
