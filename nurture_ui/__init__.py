@@ -49,12 +49,15 @@ def create_app(overrides: dict | None = None) -> Flask:
 
 def _register_blueprints(app: Flask) -> None:
     from nurture_ui import devmail
+    from nurture_ui.api import events as api_events
     from nurture_ui.web import (
         auth,
         dashboard,
         email_templates,
         enrollments,
         health,
+        lead_imports,
+        lead_signals,
         leads,
         sequences,
         steps,
@@ -63,7 +66,20 @@ def _register_blueprints(app: Flask) -> None:
     )
 
     for module in (
-        auth, dashboard, enrollments, health, leads, team, sequences, steps, email_templates, unsubscribe, devmail,
+        auth,
+        dashboard,
+        enrollments,
+        health,
+        leads,
+        team,
+        sequences,
+        steps,
+        email_templates,
+        unsubscribe,
+        devmail,
+        lead_imports,
+        lead_signals,
+        api_events,
     ):
         app.register_blueprint(module.bp)
 

@@ -88,3 +88,29 @@ def run_due_command(now_text: str | None, no_send: bool):
     click.echo(
         f"{now.astimezone(UTC).isoformat()}: {outcomes}; emails sent {report.sent}, failed {report.failed}"
     )
+
+
+@nurture_cli.command("api-token")
+@click.option("--tenant", "tenant_slug", required=True, help="The tenant's slug.")
+@click.option("--label", default="", help="What the key is for, e.g. 'HubSpot sync'.")
+def api_token_command(tenant_slug: str, label: str):
+    """Create an API key for the inbound events API and print its id and secret."""
+    from nurture_ui.api.credentials import issue_credential
+
+    tenant = db.session.scalar(sa.select(Tenant).where(Tenant.slug == tenant_slug))
+    if tenant is None:
+        raise click.ClickException(f"No tenant {tenant_slug!r}.")
+    credential, secret = issue_credential(tenant, label=label)
+    click.echo(f"API key for {tenant.slug!r} (the secret is not shown again):")
+    click.echo(f"  key:    {credential.key_id}")
+    click.echo(f"  secret: {secret}")
+    click.echo("Sign each request: X-Nurture-Key, X-Nurture-Timestamp (Unix seconds) and")
+    click.echo('X-Nurture-Signature: sha256=HMAC-SHA256(secret, timestamp + "." + body) in hex.')
+
+
+@nurture_cli.command("resume-pauses")
+def resume_pauses_command():
+    """Resume enrollments paused for an out-of-office reply whose return date has come."""
+    from nurture_ui.signals import resume_due_pauses
+
+    click.echo(f"Resumed {resume_due_pauses()} enrollment(s).")

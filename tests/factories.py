@@ -7,7 +7,17 @@ from datetime import timedelta
 
 from nurture_ui import clock
 from nurture_ui.extensions import db
-from nurture_ui.models import EmailTemplate, Enrollment, Lead, LeadReply, Sequence, SequenceStep, Tenant, User
+from nurture_ui.models import (
+    EmailTemplate,
+    Enrollment,
+    Lead,
+    LeadImport,
+    LeadReply,
+    Sequence,
+    SequenceStep,
+    Tenant,
+    User,
+)
 
 PASSWORD = "correct horse battery"
 _counter = itertools.count(1)
@@ -114,3 +124,14 @@ def make_reply(lead: Lead, sentiment: str = "neutral", days_ago: float = 0, **fi
     db.session.add(reply)
     db.session.commit()
     return reply
+
+
+def make_lead_import(tenant: Tenant, csv_text: str = "email\nlead@example.test\n", **fields) -> LeadImport:
+    values = dict(
+        tenant_id=tenant.id, filename="leads.csv", csv_text=csv_text, headers=["email"], total_rows=1
+    )
+    values.update(fields)
+    lead_import = LeadImport(**values)
+    db.session.add(lead_import)
+    db.session.commit()
+    return lead_import

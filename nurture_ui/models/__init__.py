@@ -2,7 +2,9 @@
 
 from nurture_ui.models.activity import NURTURE_ACTIVITY_TYPES, Activity
 from nurture_ui.models.enrollment import ENROLLMENT_STATUSES, LIVE_STATUSES, Enrollment
+from nurture_ui.models.inbound import ApiCredential, ApiNonce, InboundEvent
 from nurture_ui.models.lead import LEAD_STATUSES, REPLY_SENTIMENTS, SCORE_BANDS, Lead, LeadReply
+from nurture_ui.models.lead_import import IMPORT_STATUSES, LeadImport
 from nurture_ui.models.message import MESSAGE_STATUSES, OutboundMessage
 from nurture_ui.models.sequence import (
     DEFAULT_EXIT_RULES,
@@ -21,6 +23,7 @@ __all__ = [
     "DEFAULT_EXIT_RULES",
     "DEFAULT_POLICY",
     "ENROLLMENT_STATUSES",
+    "IMPORT_STATUSES",
     "LEAD_STATUSES",
     "LIVE_STATUSES",
     "MESSAGE_STATUSES",
@@ -33,9 +36,13 @@ __all__ = [
     "TASK_KINDS",
     "TASK_STATUSES",
     "Activity",
+    "ApiCredential",
+    "ApiNonce",
     "EmailTemplate",
     "Enrollment",
+    "InboundEvent",
     "Lead",
+    "LeadImport",
     "LeadReply",
     "OutboundMessage",
     "Sequence",

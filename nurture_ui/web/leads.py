@@ -13,6 +13,7 @@ from nurture_ui.enrollment import active_sequences
 from nurture_ui.extensions import db
 from nurture_ui.leads import LeadFilters, lead_query, segments, team, update_lead
 from nurture_ui.models import LEAD_STATUSES, SCORE_BANDS, Activity, Enrollment, Lead
+from nurture_ui.signals import lead_replies
 from nurture_ui.tenancy import current_tenant_id, get_or_404
 from nurture_ui.web.access import ALL_ROLES, allow
 
@@ -114,6 +115,7 @@ def detail(lead_id):
             enrollments=enrollments,
             activities=activities,
             sequences=active_sequences(lead.tenant_id),
+            replies=lead_replies(lead.id),
         ),
         status,
     )

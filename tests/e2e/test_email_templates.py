@@ -18,8 +18,12 @@ def test_write_a_template_fix_its_error_and_preview_it(page, sign_in, tenant, sc
     page.get_by_label("Subject").fill("Quick idea for {{ lead.company }}")
     page.get_by_label("Body").fill("Hi {{ lead.first_name }},\n\nWould a call help?\n\n{{ owner.nickname }}")
     page.get_by_role("button", name="Save template").click()
-    expect(page.locator("#template-form").get_by_role("alert").filter(has_text="Body, line 5")).to_contain_text("unknown field 'owner.nickname'")
-    expect(page.get_by_label("Body")).to_have_value("Hi {{ lead.first_name }},\n\nWould a call help?\n\n{{ owner.nickname }}")
+    expect(
+        page.locator("#template-form").get_by_role("alert").filter(has_text="Body, line 5")
+    ).to_contain_text("unknown field 'owner.nickname'")
+    expect(page.get_by_label("Body")).to_have_value(
+        "Hi {{ lead.first_name }},\n\nWould a call help?\n\n{{ owner.nickname }}"
+    )
     assert [e for e in page.js_errors if "status of 422" not in e] == []
     page.js_errors.clear()
 

@@ -20,6 +20,8 @@ FOREIGN_FACTORIES = {
     "enrollment_id": lambda t: factories.make_enrollment(factories.make_lead(t), factories.make_sequence(t)),
     "user_id": lambda t: factories.make_user(t, "rep"),
     "job_id": lambda t: _foreign_bulk_job(t),
+    "reply_id": lambda t: factories.make_reply(factories.make_lead(t)),
+    "import_id": lambda t: factories.make_lead_import(t),
 }
 
 

@@ -1,0 +1,1 @@
+"""The inbound events API (``/api/v1``): signed JSON events from a CRM or mail system."""

@@ -1,0 +1,421 @@
+"""Signals from outside: a lead replies, converts, is disqualified, unsubscribes, or an email bounces.
+
+This is where "what happens when a lead replies" lives. The API, the lead page and the import are doors
+onto these functions. Each runs inside the caller's transaction — it changes rows and writes activities
+but never commits — so the event and all its effects land in one commit: a reply that exits a sequence
+exits it in the same transaction that stores the reply, before any later step can be sent.
+
+Exits go through ``lifecycle.exit_enrollment`` (unsent messages cancelled, tasks closed, logged).
+``resume_due_pauses`` is the exception: a scheduled job, it commits its own batches.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlalchemy as sa
+
+from nurture_ui import activity, clock, lifecycle
+from nurture_ui.classifier import Classification, classify, read_return_date
+from nurture_ui.extensions import db
+from nurture_ui.models import DEFAULT_EXIT_RULES, Activity, Enrollment, Lead, LeadReply, Tenant
+
+# Replies a person wrote (an auto-reply or an opt-out is not a conversation).
+CONVERSATION = ("positive", "neutral", "negative")
+BOUNCE_KINDS = ("hard", "soft")
+
+
+@dataclass
+class Outcome:
+    """What a signal did, for the door to report."""
+
+    lead: Lead
+    reply: LeadReply | None = None
+    classification: Classification | None = None
+    exited: list[Enrollment] = field(default_factory=list)
+    paused: list[Enrollment] = field(default_factory=list)
+    resumed: list[Enrollment] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {
+            "lead_id": str(self.lead.id),
+            "enrollments": [
+                {"id": str(e.id), "status": e.status, "reason": e.exit_reason or e.pause_reason}
+                for e in (*self.exited, *self.paused, *self.resumed)
+            ],
+        }
+
+
+def exit_rule_on(exit_rules: dict | None, rule: str) -> bool:
+    """Whether a sequence's exit rule is on; missing keys take the product default."""
+    return bool((exit_rules or {}).get(rule, DEFAULT_EXIT_RULES.get(rule)))
+
+
+def exit_for_rule(
+    lead: Lead,
+    rule: str,
+    *,
+    reason: str,
+    actor_id=None,
+    now: datetime | None = None,
+    data: dict | None = None,
+) -> list[Enrollment]:
+    """Exit the lead's live enrollments whose sequence has exit rule ``rule`` on."""
+    exited = []
+    for enrollment in lifecycle.live_enrollments(lead.id, lock=True):
+        if exit_rule_on(enrollment.sequence.exit_rules, rule) and lifecycle.exit_enrollment(
+            enrollment, reason, actor_id=actor_id, now=now, data=data
+        ):
+            exited.append(enrollment)
+    return exited
+
+
+# ---------------------------------------------------------------------------------------------------
+# Replies
+# ---------------------------------------------------------------------------------------------------
+
+
+def record_reply(
+    lead: Lead,
+    text: str,
+    *,
+    subject: str = "",
+    received_at: datetime | None = None,
+    sentiment: str | None = None,
+    actor_id: uuid.UUID | None = None,
+) -> Outcome:
+    """Store a reply, classify it (unless a person gave ``sentiment``) and let the sequences react.
+
+    positive → exit (``positive_reply`` rule, on by default); any conversation reply → exit where the
+    ``any_reply`` rule is on; unsubscribe request → the lead is unsubscribed and leaves every sequence;
+    out-of-office → live enrollments pause until the return date (or the tenant's default days).
+    """
+    now = clock.now()
+    received_at = received_at or now
+    verdict = classify(text, _local_date(lead, received_at))
+    reply = LeadReply(
+        tenant_id=lead.tenant_id,
+        lead_id=lead.id,
+        received_at=received_at,
+        sentiment=sentiment or verdict.sentiment,
+        classified_by="user" if sentiment else "auto",
+        thread_open=(sentiment or verdict.sentiment) in CONVERSATION,
+        subject=(subject or "")[:255],
+        body_excerpt=(text or "")[:10_000],
+    )
+    db.session.add(reply)
+    db.session.flush()
+    if lead.last_engaged_at is None or received_at > lead.last_engaged_at:
+        lead.last_engaged_at = received_at
+    activity.record(
+        "reply_received",
+        tenant_id=lead.tenant_id,
+        lead_id=lead.id,
+        actor_id=actor_id,
+        occurred_at=received_at,
+        data={
+            "reply_id": str(reply.id),
+            "sentiment": reply.sentiment,
+            "classified_by": reply.classified_by,
+            "because": verdict.reason,
+        },
+    )
+    outcome = Outcome(lead=lead, reply=reply, classification=verdict)
+    _react_to_reply(outcome, actor_id=actor_id, now=now)
+    return outcome
+
+
+def lead_replies(lead_id: uuid.UUID, limit: int = 10) -> list[LeadReply]:
+    """The lead's latest replies, newest first."""
+    return list(
+        db.session.scalars(
+            sa.select(LeadReply)
+            .where(LeadReply.lead_id == lead_id)
+            .order_by(LeadReply.received_at.desc(), LeadReply.created_at.desc())
+            .limit(limit)
+        )
+    )
+
+
+def correct_reply(reply: LeadReply, sentiment: str, *, actor_id: uuid.UUID | None) -> Outcome:
+    """A person corrects a reply's classification; the lead's sequences follow the correction.
+
+    What the old verdict did is undone first — an out-of-office pause is lifted, an exit or an
+    unsubscribe caused by this reply is reversed (when the lead may still be nurtured and has no other
+    live enrollment) — and then the new verdict acts as if the reply had come in with it.
+    """
+    lead = reply.lead
+    outcome = Outcome(lead=lead, reply=reply)
+    old = reply.sentiment
+    if sentiment == old:
+        reply.classified_by = "user"
+        return outcome
+    now = clock.now()
+    _undo_reply(reply, old, sentiment, outcome, actor_id=actor_id, now=now)
+    reply.sentiment = sentiment
+    reply.classified_by = "user"
+    reply.thread_open = sentiment in CONVERSATION
+    activity.record(
+        "reply_reclassified",
+        tenant_id=lead.tenant_id,
+        lead_id=lead.id,
+        actor_id=actor_id,
+        occurred_at=now,
+        data={"reply_id": str(reply.id), "from": old, "to": sentiment},
+    )
+    _react_to_reply(outcome, actor_id=actor_id, now=now)
+    return outcome
+
+
+def _reply_exit_reason(exit_rules: dict | None, sentiment: str) -> str | None:
+    if sentiment == "positive" and exit_rule_on(exit_rules, "positive_reply"):
+        return "positive_reply"
+    if sentiment in CONVERSATION and exit_rule_on(exit_rules, "any_reply"):
+        return "replied"
+    return None
+
+
+def _react_to_reply(outcome: Outcome, *, actor_id, now: datetime) -> None:
+    lead, reply = outcome.lead, outcome.reply
+    data = {"reply_id": str(reply.id)}
+    if reply.sentiment == "unsubscribe":
+        outcome.exited += unsubscribe(lead, source="reply", actor_id=actor_id, now=now, data=data)
+    elif reply.sentiment == "out_of_office":
+        return_on, _estimated = read_return_date(reply.body_excerpt, _local_date(lead, reply.received_at))
+        outcome.paused += pause_for_out_of_office(lead, return_on, actor_id=actor_id, now=now, data=data)
+    else:
+        for enrollment in lifecycle.live_enrollments(lead.id, lock=True):
+            reason = _reply_exit_reason(enrollment.sequence.exit_rules, reply.sentiment)
+            if reason and lifecycle.exit_enrollment(
+                enrollment, reason, actor_id=actor_id, now=now, data=data
+            ):
+                outcome.exited.append(enrollment)
+
+
+def _undo_reply(reply: LeadReply, old: str, new: str, outcome: Outcome, *, actor_id, now) -> None:
+    lead = reply.lead
+    data = {"reason": "reply_reclassified", "reply_id": str(reply.id)}
+    if old == "out_of_office":
+        for enrollment in lifecycle.live_enrollments(lead.id, lock=True):
+            if enrollment.status == "paused" and enrollment.pause_reason == "out_of_office":
+                resume(enrollment, now=now, actor_id=actor_id, data=data)
+                outcome.resumed.append(enrollment)
+    if old == "unsubscribe" and new != "unsubscribe" and _unsubscribed_by(reply):
+        lead.unsubscribed_at = None
+        activity.record(
+            "lead_resubscribed", tenant_id=lead.tenant_id, lead_id=lead.id, actor_id=actor_id, data=data
+        )
+    for enrollment in _exited_by(reply):
+        new_reason = (
+            "unsubscribed"
+            if new == "unsubscribe"
+            else _reply_exit_reason(enrollment.sequence.exit_rules, new)
+        )
+        if new_reason:
+            enrollment.exit_reason = new_reason  # still out, now for the corrected reason
+        elif _may_reopen(lead, enrollment):
+            enrollment.status, enrollment.exit_reason, enrollment.ended_on = "active", None, None
+            enrollment.next_step_on = now
+            _log_resumed(enrollment, now=now, actor_id=actor_id, data=data)
+            outcome.resumed.append(enrollment)
+
+
+def _exited_by(reply: LeadReply) -> list[Enrollment]:
+    activities = db.session.scalars(
+        sa.select(Activity).where(Activity.lead_id == reply.lead_id, Activity.type == "nurture_exited")
+    )
+    ids = [a.enrollment_id for a in activities if (a.data or {}).get("reply_id") == str(reply.id)]
+    if not ids:
+        return []
+    return list(
+        db.session.scalars(sa.select(Enrollment).where(Enrollment.id.in_(ids), Enrollment.status == "exited"))
+    )
+
+
+def _unsubscribed_by(reply: LeadReply) -> bool:
+    activities = db.session.scalars(
+        sa.select(Activity).where(Activity.lead_id == reply.lead_id, Activity.type == "lead_unsubscribed")
+    )
+    return any((a.data or {}).get("reply_id") == str(reply.id) for a in activities)
+
+
+def _may_reopen(lead: Lead, enrollment: Enrollment) -> bool:
+    if lead.do_not_contact or lead.unsubscribed_at or lead.undeliverable:
+        return False
+    if lead.status in ("converted", "disqualified") or enrollment.sequence.status != "active":
+        return False
+    return not lifecycle.live_enrollments(lead.id)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Out of office: pause, and resume when the date comes
+# ---------------------------------------------------------------------------------------------------
+
+
+def pause_for_out_of_office(
+    lead: Lead, return_on: date | None, *, actor_id=None, now: datetime, data: dict | None = None
+) -> list[Enrollment]:
+    """Pause the lead's running enrollments until ``return_on`` (start of that day, lead's time zone),
+    or for the tenant's ``ooo_default_days`` when no date was given. A later out-of-office reply moves
+    the date of an enrollment it had paused; enrollments paused for another reason are left alone."""
+    tenant = db.session.get(Tenant, lead.tenant_id)
+    if return_on is not None:
+        resume_on = datetime.combine(return_on, time(0, 0), tzinfo=_zone(lead, tenant)).astimezone(UTC)
+    else:
+        resume_on = now + timedelta(days=int(tenant.policy_value("ooo_default_days")))
+    resume_on = max(resume_on, now)
+    paused = []
+    for enrollment in lifecycle.live_enrollments(lead.id, lock=True):
+        if enrollment.status == "paused" and enrollment.pause_reason != "out_of_office":
+            continue
+        enrollment.status, enrollment.pause_reason, enrollment.resume_on = (
+            "paused",
+            "out_of_office",
+            resume_on,
+        )
+        activity.record(
+            "nurture_paused",
+            tenant_id=enrollment.tenant_id,
+            lead_id=enrollment.lead_id,
+            enrollment_id=enrollment.id,
+            sequence_id=enrollment.sequence_id,
+            actor_id=actor_id,
+            occurred_at=now,
+            data={
+                "reason": "out_of_office",
+                "resume_on": resume_on.isoformat(),
+                "return_date_given": return_on is not None,
+                **(data or {}),
+            },
+        )
+        paused.append(enrollment)
+    return paused
+
+
+def resume(enrollment: Enrollment, *, now: datetime, actor_id=None, data: dict | None = None) -> None:
+    """Resume a paused enrollment: the next step is due when it was, or now if that has passed."""
+    enrollment.status, enrollment.pause_reason, enrollment.resume_on = "active", None, None
+    enrollment.next_step_on = max(enrollment.next_step_on or now, now)
+    _log_resumed(enrollment, now=now, actor_id=actor_id, data=data)
+
+
+def _log_resumed(enrollment: Enrollment, *, now, actor_id, data) -> None:
+    activity.record(
+        "nurture_resumed",
+        tenant_id=enrollment.tenant_id,
+        lead_id=enrollment.lead_id,
+        enrollment_id=enrollment.id,
+        sequence_id=enrollment.sequence_id,
+        actor_id=actor_id,
+        occurred_at=now,
+        data=data or {},
+    )
+
+
+def resume_due_pauses(now: datetime | None = None, *, batch_size: int = 500) -> int:
+    """Resume every paused enrollment whose ``resume_on`` has come (out-of-office pauses); commits
+    each batch. Rows another process holds are skipped and picked up by the next run. Returns the count."""
+    now = now or clock.now()
+    resumed = 0
+    while True:
+        due = list(
+            db.session.scalars(
+                sa.select(Enrollment)
+                .where(Enrollment.status == "paused", Enrollment.resume_on <= now)
+                .order_by(Enrollment.resume_on)
+                .limit(batch_size)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        for enrollment in due:
+            resume(enrollment, now=now, data={"reason": "out_of_office_ended"})
+        db.session.commit()
+        resumed += len(due)
+        if len(due) < batch_size:
+            return resumed
+
+
+# ---------------------------------------------------------------------------------------------------
+# Conversion, disqualification, unsubscribe, bounces
+# ---------------------------------------------------------------------------------------------------
+
+
+def convert(lead: Lead, *, actor_id=None, data: dict | None = None) -> Outcome:
+    """The lead converted: status set, and sequences with the conversion rule on exit (``converted``)."""
+    return _set_final_status(lead, "converted", "conversion", "lead_converted", actor_id, data)
+
+
+def disqualify(lead: Lead, *, actor_id=None, data: dict | None = None) -> Outcome:
+    """The lead was disqualified: status set, sequences with that rule on exit (``disqualified``)."""
+    return _set_final_status(lead, "disqualified", "disqualification", "lead_disqualified", actor_id, data)
+
+
+def _set_final_status(lead, status, rule, activity_type, actor_id, data) -> Outcome:
+    now = clock.now()
+    previous = lead.status
+    lead.status = status
+    activity.record(
+        activity_type,
+        tenant_id=lead.tenant_id,
+        lead_id=lead.id,
+        actor_id=actor_id,
+        occurred_at=now,
+        data={"previous_status": previous, **(data or {})},
+    )
+    exited = exit_for_rule(lead, rule, reason=status, actor_id=actor_id, now=now)
+    return Outcome(lead=lead, exited=exited)
+
+
+def unsubscribe(
+    lead: Lead, *, source: str, actor_id=None, now: datetime | None = None, data: dict | None = None
+):
+    """The lead opted out: marked unsubscribed and out of every sequence, whatever its exit rules say."""
+    now = now or clock.now()
+    if lead.unsubscribed_at is None:
+        lead.unsubscribed_at = now
+        activity.record(
+            "lead_unsubscribed",
+            tenant_id=lead.tenant_id,
+            lead_id=lead.id,
+            actor_id=actor_id,
+            occurred_at=now,
+            data={"source": source, **(data or {})},
+        )
+    return lifecycle.exit_live_enrollments(lead.id, "unsubscribed", actor_id=actor_id, now=now, data=data)
+
+
+def record_bounce(lead: Lead, kind: str, *, diagnostic: str = "", message_id: str | None = None) -> Outcome:
+    """An email to the lead bounced. Hard: the address is undeliverable and every sequence exits
+    (``bounced``). Soft (mailbox full, greylisted): recorded only — delivery is retried."""
+    if kind not in BOUNCE_KINDS:
+        raise ValueError(f"bounce kind must be one of {BOUNCE_KINDS}")
+    now = clock.now()
+    activity.record(
+        "email_bounced",
+        tenant_id=lead.tenant_id,
+        lead_id=lead.id,
+        occurred_at=now,
+        data={"kind": kind, "diagnostic": diagnostic[:500], "message_id": message_id},
+    )
+    outcome = Outcome(lead=lead)
+    if kind == "hard":
+        lead.undeliverable = True
+        outcome.exited = lifecycle.exit_live_enrollments(lead.id, "bounced", now=now)
+    return outcome
+
+
+def _zone(lead: Lead, tenant: Tenant) -> ZoneInfo:
+    for name in (lead.timezone, tenant.policy_value("timezone"), "UTC"):
+        try:
+            return ZoneInfo(name) if name else ZoneInfo("UTC")
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+    return ZoneInfo("UTC")
+
+
+def _local_date(lead: Lead, instant: datetime) -> date:
+    """The day ``instant`` falls on where the lead is: "back tomorrow" is read from their today."""
+    return instant.astimezone(_zone(lead, db.session.get(Tenant, lead.tenant_id))).date()
