@@ -3,7 +3,8 @@
     python worker.py            an RQ worker on the nurture queue (run as many as needed, on any hosts)
     python worker.py --burst    the same, exiting when the queue is empty
     python worker.py --simple   execute jobs in the worker process instead of a forked work horse
-    python worker.py cron       the scheduler: enqueue the dispatcher tick every ENGINE_TICK_SECONDS (run ONE)
+    python worker.py cron       the scheduler (run ONE): the dispatcher tick every ENGINE_TICK_SECONDS,
+                                auto-enrollment every AUTO_ENROLL_SECONDS, out-of-office resumes every minute
 
 The worker reads DATABASE_URL, REDIS_URL and the SMTP settings from the environment like the web app.
 The app is created once here; each forked work horse inherits it (see ``nurture_ui.jobs``).
@@ -18,7 +19,7 @@ from rq import SimpleWorker, Worker
 from rq.cron import CronScheduler
 
 from nurture_ui.extensions import get_redis
-from nurture_ui.jobs import dispatch_due_job, worker_app
+from nurture_ui.jobs import auto_enroll_job, dispatch_due_job, resume_pauses_job, worker_app
 
 
 def run_worker(*, burst: bool, simple: bool) -> bool:
@@ -37,11 +38,17 @@ def run_cron() -> None:
         connection = get_redis()
         queue_name = app.config["RQ_QUEUE"]
         interval = max(1, int(app.config.get("ENGINE_TICK_SECONDS", 5)))
+        enroll_interval = max(5, int(app.config.get("AUTO_ENROLL_SECONDS", 60)))
     scheduler = CronScheduler(connection=connection, logging_level=logging.INFO)
     # A tick that waited longer than a few intervals is stale: the next one does the same work.
     scheduler.register(
         dispatch_due_job, queue_name, interval=interval, ttl=max(30, 3 * interval), result_ttl=60
     )
+    # Enrollment and out-of-office resumes run every minute; each is safe to run twice at once.
+    scheduler.register(
+        auto_enroll_job, queue_name, interval=enroll_interval, ttl=enroll_interval, result_ttl=300
+    )
+    scheduler.register(resume_pauses_job, queue_name, interval=60, ttl=60, result_ttl=300)
     scheduler.start()
 
 

@@ -34,3 +34,24 @@ def record(
     )
     db.session.add(activity)
     return activity
+
+
+def record_for_enrollment(
+    type: str,
+    enrollment,
+    *,
+    actor_id: uuid.UUID | None = None,
+    data: dict[str, Any] | None = None,
+    occurred_at=None,
+) -> Activity:
+    """``record`` for a transition of one enrollment: its lead, sequence and tenant filled in."""
+    return record(
+        type,
+        tenant_id=enrollment.tenant_id,
+        lead_id=enrollment.lead_id,
+        enrollment_id=enrollment.id,
+        sequence_id=enrollment.sequence_id,
+        actor_id=actor_id,
+        data=data,
+        occurred_at=occurred_at,
+    )

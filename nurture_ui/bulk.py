@@ -12,7 +12,8 @@ from rq.job import Job
 
 from nurture_ui import clock
 from nurture_ui.enrollment import EnrollmentRefused, LeadFacts, enroll
-from nurture_ui.extensions import db, get_queue, get_redis, job_app_context
+from nurture_ui.extensions import db, get_queue, get_redis
+from nurture_ui.jobs import job_app_context
 from nurture_ui.leads import LeadFilters, lead_query
 from nurture_ui.models import Lead, Sequence
 

@@ -75,6 +75,7 @@ def load_config(instance_path: str | Path) -> dict:
         # The engine: how often the scheduler ticks, how many enrollments a batch holds, how long a claim
         # lasts before another worker may take the rows over.
         "ENGINE_TICK_SECONDS": _int("ENGINE_TICK_SECONDS", 5),
+        "AUTO_ENROLL_SECONDS": _int("AUTO_ENROLL_SECONDS", 60),
         "ENGINE_BATCH_SIZE": _int("ENGINE_BATCH_SIZE", 200),
         "ENGINE_MAX_BATCHES_PER_TICK": _int("ENGINE_MAX_BATCHES_PER_TICK", 50),
         "ENGINE_LEASE_SECONDS": _int("ENGINE_LEASE_SECONDS", 300),

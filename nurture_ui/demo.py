@@ -200,7 +200,7 @@ def seed_demo(lead_count: int = 300) -> Tenant:
         tenant_id=tenant.id,
         name="Warm lead nurture",
         description="Three touches over two weeks for warm leads that are not ready yet.",
-        status="draft",
+        status="active",
         entry_rules={
             "all": [
                 {"field": "status", "op": "in", "value": ["new", "contacted", "qualified"]},

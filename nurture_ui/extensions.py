@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import threading
-from contextlib import nullcontext
 
-from flask import current_app, has_app_context
+from flask import current_app
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -52,19 +51,3 @@ def get_redis() -> Redis:
 
 def get_queue(name: str | None = None) -> Queue:
     return Queue(name or current_app.config["RQ_QUEUE"], connection=get_redis())
-
-
-_job_app = None
-
-
-def job_app_context():
-    """The app context an RQ job runs in: the caller's when there is one (tests, `run-due`), else one
-    app per worker process, created on first use."""
-    global _job_app
-    if has_app_context():
-        return nullcontext()
-    if _job_app is None:
-        from nurture_ui import create_app
-
-        _job_app = create_app()
-    return _job_app.app_context()

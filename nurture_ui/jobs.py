@@ -41,11 +41,16 @@ def worker_app() -> Flask:
     return _app
 
 
+def job_app_context():
+    """The app context a job runs in: the caller's when there is one (a test's in-process worker,
+    `run-due`), else this worker process's app."""
+    return nullcontext() if has_app_context() else worker_app().app_context()
+
+
 @contextmanager
 def _job_context(now_iso: str | None) -> Iterator[datetime | None]:
-    """An app context (the caller's when there is one, e.g. a test's in-process worker) and the job's instant."""
-    app_context = nullcontext() if has_app_context() else worker_app().app_context()
-    with app_context:
+    """The job's app context and its instant (frozen when replaying a given time)."""
+    with job_app_context():
         if now_iso is None:
             yield None
             return
@@ -83,6 +88,22 @@ def send_messages_job(message_ids: Sequence[str], now_iso: str | None = None) ->
     with _job_context(now_iso) as now:
         report = send_messages([uuid.UUID(i) for i in message_ids], now)
         return {"sent": len(report.sent), "retrying": len(report.retrying), "failed": len(report.failed)}
+
+
+def auto_enroll_job() -> dict:
+    """The scheduler's enrollment run: every eligible lead into its highest-priority active sequence."""
+    from nurture_ui.enrollment import auto_enroll
+
+    with job_app_context():
+        return {str(k): v for k, v in auto_enroll().items() if v}
+
+
+def resume_pauses_job() -> dict:
+    """The scheduler's resume run: enrollments paused for an out-of-office reply whose date has come."""
+    from nurture_ui.signals import resume_due_pauses
+
+    with job_app_context():
+        return {"resumed": resume_due_pauses()}
 
 
 def _now_iso(now: datetime | None) -> str | None:

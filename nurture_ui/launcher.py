@@ -82,6 +82,13 @@ def main() -> int:
     port = _free_port(int(env.get("PORT", "5000")))
     url = f"http://127.0.0.1:{port}"
     env.setdefault("PUBLIC_URL", url)
+    capture_mail = not env.get("SMTP_HOST")
+    if capture_mail:
+        # No real SMTP server named: capture every email locally and show it under "Sent mail".
+        env["SMTP_HOST"] = "127.0.0.1"
+        env["SMTP_PORT"] = str(_free_port(int(env.get("SMTP_PORT", "8025"))))
+        env["DEVMAIL"] = "1"
+        env["DEVMAIL_PATH"] = str(instance / "devmail.sqlite")
     python = sys.executable
     commands = {
         "web": [
@@ -103,10 +110,18 @@ def main() -> int:
         "worker": [python, "worker.py"],
         "scheduler": [python, "worker.py", "cron"],
     }
+    if capture_mail:
+        commands["mail capture"] = [
+            python,
+            "-m",
+            "nurture_ui.devmail",
+            "--port",
+            env["SMTP_PORT"],
+            "--store",
+            env["DEVMAIL_PATH"],
+        ]
     processes: list[subprocess.Popen] = []
     for name, command in commands.items():
-        if command[1] == "worker.py" and not (ROOT / "worker.py").exists():
-            continue
         processes.append(subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True))
         print(f"Started {name} (pid {processes[-1].pid})", flush=True)
 
@@ -129,6 +144,8 @@ def main() -> int:
         print(f"  Demo logins (password: {DEMO_PASSWORD}):")
         for role, email, _name in DEMO_USERS:
             print(f"    {role:<9} {email}")
+        if capture_mail:
+            print(f"  Email is captured on 127.0.0.1:{env['SMTP_PORT']}; read it under “Sent mail”.")
         print("  Press Ctrl-C to stop.\n", flush=True)
         while not stopping:
             for p in processes:

@@ -17,7 +17,7 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, has_app_context
+from flask import current_app
 
 from nurture_ui import clock
 from nurture_ui.extensions import db, get_queue
@@ -191,19 +191,10 @@ def enqueue_import(lead_import: LeadImport) -> None:
 def run_import(import_id: str) -> dict[str, int]:
     """The RQ job: import the rows of ``lead_imports`` row ``import_id``. Safe to run twice: a finished
     import is not run again, and rows already imported are updates on a second run, not duplicates."""
-    with _app_context():
+    from nurture_ui.jobs import job_app_context
+
+    with job_app_context():
         return process_import(uuid.UUID(import_id))
-
-
-@contextlib.contextmanager
-def _app_context():
-    if has_app_context():
-        yield
-        return
-    from nurture_ui import create_app
-
-    with create_app().app_context():
-        yield
 
 
 def process_import(import_id: uuid.UUID) -> dict[str, int]:

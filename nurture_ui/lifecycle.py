@@ -58,12 +58,9 @@ def exit_enrollment(
         .values(status="skipped", outcome="enrollment_exited", completed_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    activity.record(
+    activity.record_for_enrollment(
         "nurture_exited",
-        tenant_id=enrollment.tenant_id,
-        lead_id=enrollment.lead_id,
-        enrollment_id=enrollment.id,
-        sequence_id=enrollment.sequence_id,
+        enrollment,
         actor_id=actor_id,
         occurred_at=now,
         data={"reason": reason, "step": enrollment.current_step_order, **(data or {})},
@@ -120,12 +117,9 @@ def pause_enrollment(
     enrollment.pause_reason = reason
     enrollment.resume_on = resume_on
     enrollment.lease_until = None
-    activity.record(
+    activity.record_for_enrollment(
         "nurture_paused",
-        tenant_id=enrollment.tenant_id,
-        lead_id=enrollment.lead_id,
-        enrollment_id=enrollment.id,
-        sequence_id=enrollment.sequence_id,
+        enrollment,
         actor_id=actor_id,
         occurred_at=now,
         data={
@@ -153,12 +147,9 @@ def resume_enrollment(
     enrollment.pause_reason = None
     enrollment.resume_on = None
     enrollment.next_step_on = max(enrollment.next_step_on or now, now)
-    activity.record(
+    activity.record_for_enrollment(
         "nurture_resumed",
-        tenant_id=enrollment.tenant_id,
-        lead_id=enrollment.lead_id,
-        enrollment_id=enrollment.id,
-        sequence_id=enrollment.sequence_id,
+        enrollment,
         actor_id=actor_id,
         occurred_at=now,
         data={

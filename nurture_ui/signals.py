@@ -21,7 +21,15 @@ import sqlalchemy as sa
 from nurture_ui import activity, clock, lifecycle
 from nurture_ui.classifier import Classification, classify, read_return_date
 from nurture_ui.extensions import db
-from nurture_ui.models import DEFAULT_EXIT_RULES, Activity, Enrollment, Lead, LeadReply, Tenant
+from nurture_ui.models import (
+    DEFAULT_EXIT_RULES,
+    Activity,
+    Enrollment,
+    Lead,
+    LeadReply,
+    OutboundMessage,
+    Tenant,
+)
 
 # Replies a person wrote (an auto-reply or an opt-out is not a conversation).
 CONVERSATION = ("positive", "neutral", "negative")
@@ -276,12 +284,9 @@ def pause_for_out_of_office(
             "out_of_office",
             resume_on,
         )
-        activity.record(
+        activity.record_for_enrollment(
             "nurture_paused",
-            tenant_id=enrollment.tenant_id,
-            lead_id=enrollment.lead_id,
-            enrollment_id=enrollment.id,
-            sequence_id=enrollment.sequence_id,
+            enrollment,
             actor_id=actor_id,
             occurred_at=now,
             data={
@@ -303,12 +308,9 @@ def resume(enrollment: Enrollment, *, now: datetime, actor_id=None, data: dict |
 
 
 def _log_resumed(enrollment: Enrollment, *, now, actor_id, data) -> None:
-    activity.record(
+    activity.record_for_enrollment(
         "nurture_resumed",
-        tenant_id=enrollment.tenant_id,
-        lead_id=enrollment.lead_id,
-        enrollment_id=enrollment.id,
-        sequence_id=enrollment.sequence_id,
+        enrollment,
         actor_id=actor_id,
         occurred_at=now,
         data=data or {},
@@ -372,7 +374,9 @@ def _set_final_status(lead, status, rule, activity_type, actor_id, data) -> Outc
 def unsubscribe(
     lead: Lead, *, source: str, actor_id=None, now: datetime | None = None, data: dict | None = None
 ):
-    """The lead opted out: marked unsubscribed and out of every sequence, whatever its exit rules say."""
+    """The lead opted out: marked unsubscribed, out of every sequence whatever its exit rules say, and
+    every unsent message to it cancelled (also a last email of an enrollment that already ended).
+    Idempotent; runs in the caller's transaction. Returns the enrollments it ended."""
     now = now or clock.now()
     if lead.unsubscribed_at is None:
         lead.unsubscribed_at = now
@@ -384,7 +388,17 @@ def unsubscribe(
             occurred_at=now,
             data={"source": source, **(data or {})},
         )
-    return lifecycle.exit_live_enrollments(lead.id, "unsubscribed", actor_id=actor_id, now=now, data=data)
+    ended = lifecycle.exit_live_enrollments(lead.id, "unsubscribed", actor_id=actor_id, now=now, data=data)
+    db.session.execute(
+        sa.update(OutboundMessage)
+        .where(
+            OutboundMessage.lead_id == lead.id,
+            OutboundMessage.status.in_(lifecycle.CANCELLABLE_MESSAGE_STATUSES),
+        )
+        .values(status="cancelled", error="lead unsubscribed", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return ended
 
 
 def record_bounce(lead: Lead, kind: str, *, diagnostic: str = "", message_id: str | None = None) -> Outcome:

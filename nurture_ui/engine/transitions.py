@@ -16,21 +16,12 @@ import sqlalchemy as sa
 from nurture_ui import activity
 from nurture_ui.engine.schedule import step_due_at
 from nurture_ui.extensions import db
-from nurture_ui.lifecycle import CANCELLABLE_MESSAGE_STATUSES, exit_enrollment
+from nurture_ui.lifecycle import exit_enrollment
 from nurture_ui.models import Enrollment, Lead, LeadReply, OutboundMessage, Sequence, Task, Tenant
 
 
 class TransitionRefused(Exception):
     """The change asked for does not apply to the row as it is now (already handled, wrong state, …)."""
-
-
-def _ids(enrollment: Enrollment) -> dict:
-    return dict(
-        tenant_id=enrollment.tenant_id,
-        lead_id=enrollment.lead_id,
-        enrollment_id=enrollment.id,
-        sequence_id=enrollment.sequence_id,
-    )
 
 
 def lock_enrollment(enrollment_id: uuid.UUID) -> tuple[Enrollment, Lead] | None:
@@ -76,9 +67,9 @@ def advance_in_session(
         enrollment.status = "completed"
         enrollment.ended_on = now
         enrollment.next_step_on = None
-        activity.record(
+        activity.record_for_enrollment(
             "nurture_completed",
-            **_ids(enrollment),
+            enrollment,
             actor_id=actor_id,
             occurred_at=now,
             data={"step": after_step},
@@ -91,9 +82,9 @@ def advance_in_session(
     enrollment.status = "active"
     enrollment.current_step_order = step.step_order
     enrollment.next_step_on = due
-    activity.record(
+    activity.record_for_enrollment(
         "nurture_step_scheduled",
-        **_ids(enrollment),
+        enrollment,
         actor_id=actor_id,
         occurred_at=now,
         data={"step": step.step_order, "channel": step.channel, "due_at": due.isoformat()},
@@ -105,9 +96,9 @@ def reschedule_in_session(enrollment: Enrollment, *, due: datetime, now: datetim
     """Keep the enrollment on its current step, due again at ``due`` (a frequency cap, a closed window)."""
     enrollment.next_step_on = due
     enrollment.lease_until = None
-    activity.record(
+    activity.record_for_enrollment(
         "nurture_step_scheduled",
-        **_ids(enrollment),
+        enrollment,
         occurred_at=now,
         data={"step": enrollment.current_step_order, "due_at": due.isoformat(), "reason": reason},
     )
@@ -119,9 +110,9 @@ def pause_in_session(enrollment: Enrollment, *, reason: str, now: datetime, data
     enrollment.pause_reason = reason
     enrollment.next_step_on = None
     enrollment.lease_until = None
-    activity.record(
+    activity.record_for_enrollment(
         "nurture_paused",
-        **_ids(enrollment),
+        enrollment,
         occurred_at=now,
         data={"step": enrollment.current_step_order, "reason": reason, **(data or {})},
     )
@@ -155,9 +146,9 @@ def _resume_in_session(
     """Resume a paused enrollment after a person finished its step; the next step is timed from ``now``."""
     sequence = db.session.get(Sequence, enrollment.sequence_id)
     tenant = db.session.get(Tenant, enrollment.tenant_id)
-    activity.record(
+    activity.record_for_enrollment(
         "nurture_resumed",
-        **_ids(enrollment),
+        enrollment,
         actor_id=actor_id,
         occurred_at=now,
         data={"step": after_step, **data},
@@ -202,9 +193,9 @@ def approve_message(
     message.reviewed_at = now
     message.status = "queued"
     message.queued_at = now
-    activity.record(
+    activity.record_for_enrollment(
         "nurture_step_executed",
-        **_ids(enrollment),
+        enrollment,
         actor_id=reviewer_id,
         occurred_at=now,
         data={"step": message.step_order, "channel": "email", "message": str(message.id), "approved": True},
@@ -276,39 +267,13 @@ def complete_task(
 
 
 def unsubscribe_lead(lead_id: uuid.UUID, *, now: datetime, source: str = "link") -> int:
-    """Unsubscribe a lead: every live enrollment exits at once and every unsent message is cancelled. Commits.
+    """Unsubscribe a lead (``signals.unsubscribe``: every live enrollment exits at once, every unsent message
+    is cancelled) as one committed unit. Idempotent. Returns how many enrollments it ended."""
+    from nurture_ui import signals
 
-    Idempotent: a second call changes nothing. Returns how many enrollments it ended.
-    """
-    lead = db.session.get(Lead, lead_id)
+    lead = db.session.get(Lead, lead_id, with_for_update=True)
     if lead is None:
         raise TransitionRefused("no such lead")
-    live_ids = db.session.scalars(
-        sa.select(Enrollment.id).where(
-            Enrollment.lead_id == lead_id, Enrollment.status.in_(("active", "paused"))
-        )
-    ).all()
-    ended = 0
-    for enrollment_id in live_ids:
-        locked = lock_enrollment(enrollment_id)
-        if locked and locked[0].status in ("active", "paused"):
-            exit_in_session(locked[0], reason="unsubscribed", now=now)
-            ended += 1
-    # Messages of enrollments that already ended (a last email still queued) must not go out either.
-    table = OutboundMessage.__table__
-    db.session.execute(
-        sa.update(table)
-        .where(table.c.lead_id == lead_id, table.c.status.in_(CANCELLABLE_MESSAGE_STATUSES))
-        .values(status="cancelled", error="lead unsubscribed", updated_at=now)
-    )
-    if lead.unsubscribed_at is None:
-        lead.unsubscribed_at = now
-        activity.record(
-            "lead_unsubscribed",
-            tenant_id=lead.tenant_id,
-            lead_id=lead.id,
-            occurred_at=now,
-            data={"source": source},
-        )
+    ended = signals.unsubscribe(lead, source=source, now=now)
     db.session.commit()
-    return ended
+    return len(ended)

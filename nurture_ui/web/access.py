@@ -67,6 +67,7 @@ class NavItem:
     label: str
     endpoint: str
     icon: str
+    only_if: str | None = None  # a config flag that must be on (development pages)
 
 
 # The order of the sidebar. Items whose page does not exist yet, or that the role may not open, are hidden.
@@ -80,12 +81,15 @@ NAVIGATION = (
     NavItem("Overview", "overview.index", "chart"),
     NavItem("Team", "team.index", "team"),
     NavItem("Settings", "settings.index", "gear"),
+    NavItem("Sent mail", "devmail.index", "mail", only_if="DEVMAIL_ENABLED"),
 )
 
 
 def navigation_for(role: str) -> list[NavItem]:
     items = []
     for item in NAVIGATION:
+        if item.only_if and not current_app.config.get(item.only_if):
+            continue
         roles = allowed_roles(item.endpoint)
         if (roles is None or role in roles) and item.endpoint in current_app.view_functions:
             items.append(item)
