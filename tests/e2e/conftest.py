@@ -53,15 +53,16 @@ def worker_process(app, redis_url, database_url, instance_dir):
     if database_url.startswith("postgresql"):
         env["DATABASE_URL"] = database_url
     root = Path(__file__).resolve().parents[2]
-    process = subprocess.Popen(
-        [sys.executable, "worker.py"], cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    # Its log goes to a file: an unread pipe would fill up and freeze the worker mid-test.
+    log = open(instance_dir / "e2e-worker.log", "ab")  # noqa: SIM115 (closed below)
+    process = subprocess.Popen([sys.executable, "worker.py"], cwd=root, env=env, stdout=log, stderr=log)
     yield process
     process.terminate()
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
+    log.close()
 
 
 @pytest.fixture(scope="session")
