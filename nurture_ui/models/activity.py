@@ -44,6 +44,13 @@ class Activity(IdMixin, TenantMixin, db.Model):
         sa.Uuid, sa.ForeignKey("users.id", ondelete="SET NULL")
     )
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    # Insertion order, filled by the database (a sequence on PostgreSQL, the rowid on SQLite; migration
+    # 0004): activities of one transaction share ``occurred_at``, and this keeps them in the order written.
+    seq: Mapped[int | None] = mapped_column(sa.BigInteger, server_default=sa.FetchedValue())
     data: Mapped[dict] = mapped_column(JSONType, nullable=False, default=dict)
 
     actor = relationship("User")
+
+
+# The order a timeline reads activities in: time, then the order they were written.
+TIMELINE_ORDER = (Activity.occurred_at, Activity.seq)
