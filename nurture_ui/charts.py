@@ -67,13 +67,16 @@ def bar_chart(bars: Sequence[Bar], *, title: str, width: int = 720, label_width:
     row, gap = 26, 8
     height = max(1, len(bars)) * (row + gap) + gap
     top = max((b.value for b in bars), default=0) or 1
-    track = width - label_width - 110
+    texts = [f"{_number(b.value)}" + (f"  {b.note}" if b.note else "") for b in bars]
+    # Room after the longest bar for its value and note (about 7 px a character at this font size).
+    reserve = 16 + 7 * max((len(t) for t in texts), default=4)
+    track = max(80, width - label_width - reserve)
     body = []
     for i, bar in enumerate(bars):
         y = gap + i * (row + gap)
         length = 0 if bar.value <= 0 else max(2.0, track * bar.value / top)
-        text = f"{_number(bar.value)}" + (f"  {bar.note}" if bar.note else "")
-        label = escape(_clip(bar.label, 34))
+        text = texts[i]
+        label = escape(_clip(bar.label, max(8, int((label_width - 14) / 7.8))))
         if bar.href:
             label = Markup(f'<a href="{escape(bar.href)}">{label}</a>')
         body.append(

@@ -221,12 +221,15 @@ def enrollments_over_time(
     sequence_id: uuid.UUID, span: DateRange, now: datetime
 ) -> tuple[list[tuple[date, int]], str]:
     """Enrollments started per day (per week beyond two months, per month beyond two years), gaps as 0."""
+    # The axis starts at the range's start, or at the sequence's first enrollment when that came later.
+    earliest = db.session.scalar(
+        sa.select(sa.func.min(Enrollment.enrolled_on)).where(Enrollment.sequence_id == sequence_id)
+    )
     first = span.first_day
+    if earliest is not None and (first is None or _as_date(earliest) > first):
+        first = min(_as_date(earliest), span.last_day)
     if first is None:
-        earliest = db.session.scalar(
-            sa.select(sa.func.min(Enrollment.enrolled_on)).where(Enrollment.sequence_id == sequence_id)
-        )
-        first = _as_date(earliest) if earliest is not None else span.last_day
+        first = span.last_day
     last = min(span.last_day, now.date()) if first <= now.date() else span.last_day
     days = (last - first).days + 1
     bucket = "day" if days <= 62 else ("week" if days <= 731 else "month")

@@ -40,19 +40,23 @@ def _charts(p) -> dict:
     exits = [Bar(reasons.exit_reason(reason), n, tone="bad", note=share(n)) for reason, n in p.exits]
     steps = []
     for f in p.steps:
-        label = f"Step {f.step.step_order} · {reasons.channel(f.step.channel)}"
-        steps.append(Bar(f"{label}: ran", f.executed, tone="accent"))
+        label = f"Step {f.step.step_order}"
+        steps.append(
+            Bar(f"{label} ran", f.executed, tone="accent", note=reasons.channel(f.step.channel).lower())
+        )
         if f.skipped:
-            steps.append(Bar(f"{label}: skipped", f.skipped, tone="muted"))
+            steps.append(Bar(f"{label} skipped", f.skipped, tone="muted"))
         if f.replies_after:
-            steps.append(Bar(f"{label}: replies after", f.replies_after, tone="ok"))
+            steps.append(Bar(f"{label} → replies", f.replies_after, tone="ok"))
     fmt = {"day": "%b %-d", "week": "%b %-d", "month": "%b %Y"}[p.bucket]
+    # Sized for a half-width card, so the text reads at its natural size.
+    size = {"width": 540, "label_width": 170}
     return {
-        "funnel": bar_chart(funnel, title="Funnel: enrolled, reached each step, replied, converted"),
-        "exits": bar_chart(exits, title="Why leads left early"),
-        "steps": bar_chart(steps, title="Per step: ran, skipped, replies after"),
+        "funnel": bar_chart(funnel, title="Funnel: enrolled, reached each step, replied, converted", **size),
+        "exits": bar_chart(exits, title="Why leads left early", **size),
+        "steps": bar_chart(steps, title="Per step: ran, skipped, replies after", **size),
         "over_time": column_chart(
-            [(d.strftime(fmt), n) for d, n in p.over_time], title=f"Enrollments per {p.bucket}"
+            [(d.strftime(fmt), n) for d, n in p.over_time], title=f"Enrollments per {p.bucket}", width=540
         ),
     }
 
