@@ -121,9 +121,13 @@ def headlines(
             _count_if(Enrollment.status.in_(("active", "paused"))),
             _count_if(Enrollment.status == "completed"),
             _count_if(Enrollment.status == "exited"),
-            _count_if(Lead.status == "converted"),
+            # A semi-join on the tenant's converted leads (an index range), not a join with every lead.
+            _count_if(
+                Enrollment.lead_id.in_(
+                    sa.select(Lead.id).where(Lead.tenant_id == tenant_id, Lead.status == "converted")
+                )
+            ),
         )
-        .join(Lead, Lead.id == Enrollment.lead_id)
         .where(*where)
         .group_by(Enrollment.sequence_id)
     ).all()
@@ -256,20 +260,22 @@ def sequence_performance(sequence: Sequence, span: DateRange, now: datetime) -> 
         )
     )
     figures = {s.step_order: StepFigures(step=s) for s in steps}
+    everything = span.start is None and span.end > now
+
+    def in_cohort(stmt, enrollment_id):
+        """Restrict rows pointing at an enrollment to the cohort's; all time needs no join at all."""
+        if everything:
+            return stmt
+        return stmt.join(Enrollment, Enrollment.id == enrollment_id).where(cohort)
 
     # Steps that ran or were skipped, from the activity log.
     step = _step_number()
     skipped = Activity.data["outcome"].as_string() == "skipped"
-    executed_where = [
-        Activity.sequence_id == sequence.id,
-        Activity.type == "nurture_step_executed",
-        cohort,
-    ]
+    executed_where = [Activity.sequence_id == sequence.id, Activity.type == "nurture_step_executed"]
     if span.start is not None:  # nothing of the cohort happened before it started: a tighter index range
         executed_where.append(Activity.occurred_at >= span.start)
     for number, total, n_skipped in session.execute(
-        sa.select(step, sa.func.count(), _count_if(skipped))
-        .join(Enrollment, Enrollment.id == Activity.enrollment_id)
+        in_cohort(sa.select(step, sa.func.count(), _count_if(skipped)), Activity.enrollment_id)
         .where(*executed_where)
         .group_by(step)
     ).all():
@@ -280,16 +286,18 @@ def sequence_performance(sequence: Sequence, span: DateRange, now: datetime) -> 
     # Messages by step: sent, and the review outcomes of those that needed a person.
     m = OutboundMessage
     for number, sent, reviewed, approved, rejected, pending in session.execute(
-        sa.select(
-            m.step_order,
-            _count_if(m.status == "sent"),
-            _count_if(m.reviewed_at.is_not(None)),
-            _count_if(sa.and_(m.reviewed_at.is_not(None), m.status != "rejected")),
-            _count_if(m.status == "rejected"),
-            _count_if(m.status == "pending_approval"),
+        in_cohort(
+            sa.select(
+                m.step_order,
+                _count_if(m.status == "sent"),
+                _count_if(m.reviewed_at.is_not(None)),
+                _count_if(sa.and_(m.reviewed_at.is_not(None), m.status != "rejected")),
+                _count_if(m.status == "rejected"),
+                _count_if(m.status == "pending_approval"),
+            ),
+            m.enrollment_id,
         )
-        .join(Enrollment, Enrollment.id == m.enrollment_id)
-        .where(m.sequence_id == sequence.id, cohort)
+        .where(m.sequence_id == sequence.id)
         .group_by(m.step_order)
     ).all():
         if number in figures:
@@ -300,12 +308,13 @@ def sequence_performance(sequence: Sequence, span: DateRange, now: datetime) -> 
 
     # The median time a draft waited for its review, per step: the middle row(s) of each step's waits.
     waits = (
-        sa.select(
-            m.step_order.label("step"),
-            _seconds_between(m.created_at, m.reviewed_at).label("wait"),
+        in_cohort(
+            sa.select(
+                m.step_order.label("step"), _seconds_between(m.created_at, m.reviewed_at).label("wait")
+            ),
+            m.enrollment_id,
         )
-        .join(Enrollment, Enrollment.id == m.enrollment_id)
-        .where(m.sequence_id == sequence.id, m.reviewed_at.is_not(None), cohort)
+        .where(m.sequence_id == sequence.id, m.reviewed_at.is_not(None))
         .subquery()
     )
     ranked = sa.select(

@@ -42,16 +42,31 @@ def upgrade():
     else:
         op.add_column("activities", sa.Column("seq", sa.BigInteger(), nullable=True))
         op.execute("UPDATE activities SET seq = rowid")
-        create_sqlite_seq_trigger()
+    step_run = sa.text("type = 'nurture_step_executed'")
+    with op.batch_alter_table("activities", schema=None) as batch_op:
+        # The steps that ran, per sequence; PostgreSQL answers the performance figures from the index alone.
+        batch_op.create_index(
+            "ix_activities_step_runs",
+            ["sequence_id", "occurred_at"],
+            unique=False,
+            postgresql_include=["enrollment_id", "data"],
+            postgresql_where=step_run,
+            sqlite_where=step_run,
+        )
     with op.batch_alter_table("lead_nurture_enrollments", schema=None) as batch_op:
         # A sequence's cohort: its enrollments that started in a date range.
         batch_op.create_index("ix_enrollments_sequence_enrolled_on", ["sequence_id", "enrolled_on"], unique=False)
     with op.batch_alter_table("outbound_messages", schema=None) as batch_op:
         # A sequence's messages by step (per-step figures).
         batch_op.create_index("ix_messages_sequence_step", ["sequence_id", "step_order"], unique=False)
+    if op.get_bind().dialect.name == "sqlite":
+        # Last, so no batch operation above can have recreated the table without it.
+        create_sqlite_seq_trigger()
 
 
 def downgrade():
+    with op.batch_alter_table("activities", schema=None) as batch_op:
+        batch_op.drop_index("ix_activities_step_runs")
     with op.batch_alter_table("outbound_messages", schema=None) as batch_op:
         batch_op.drop_index("ix_messages_sequence_step")
     with op.batch_alter_table("lead_nurture_enrollments", schema=None) as batch_op:
