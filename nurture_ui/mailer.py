@@ -62,13 +62,41 @@ def new_message_id() -> str:
     return make_msgid(idstring=uuid.uuid4().hex[:12], domain=domain)
 
 
+class UnsendableMessage(ValueError):
+    """A message whose headers cannot be written safely (a recipient with line breaks, not one address)."""
+
+
+_CONTROL = dict.fromkeys(range(32), " ") | {127: " "}
+
+
+def header_text(value: str) -> str:
+    """A header value on one line: CR, LF and other control characters become spaces, runs collapse.
+    A subject cannot smuggle in a second header (``Bcc: …``) however it was written or edited."""
+    return " ".join((value or "").translate(_CONTROL).split())
+
+
+def recipient_address(value: str) -> str:
+    """The one plain address a message goes to; raises ``UnsendableMessage`` for anything else
+    (line breaks, control characters, several addresses, a display name smuggling one in)."""
+    address = (value or "").strip()
+    if not address or any(ord(ch) < 32 or ord(ch) == 127 for ch in address):
+        raise UnsendableMessage(f"the recipient {value!r} contains control characters")
+    name, parsed = parseaddr(address)
+    if name or parsed != address or parsed.count("@") != 1 or any(c in parsed for c in ',;<>" '):
+        raise UnsendableMessage(f"the recipient {value!r} is not one plain email address")
+    return parsed
+
+
 def compose_email(message, *, now: datetime) -> EmailMessage:
-    """The email for an outbox row: its stable Message-ID, the one-click unsubscribe headers and link."""
+    """The email for an outbox row: its stable Message-ID, the one-click unsubscribe headers and link.
+
+    Header values are neutralised (``header_text``) or refused (``recipient_address``): no header injection.
+    """
     link = unsubscribe_url(message.lead_id)
     email = EmailMessage()
     email["From"] = current_app.config["MAIL_FROM"]
-    email["To"] = message.to_email
-    email["Subject"] = message.subject
+    email["To"] = recipient_address(message.to_email)
+    email["Subject"] = header_text(message.subject)
     email["Message-ID"] = message.message_id
     email["Date"] = format_datetime(now)
     # RFC 8058: a mail client may unsubscribe with one POST to this URL, without opening a page.
@@ -199,7 +227,11 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
                 report.skipped.append(message_id)
                 continue
             try:
-                connection.send(compose_email(row, now=now))
+                try:
+                    email = compose_email(row, now=now)
+                except UnsendableMessage as error:
+                    raise _PermanentFailure(str(error), bad_address=True) from error
+                connection.send(email)
             except _PermanentFailure as error:
                 _finish(row, now, "failed", error=str(error), bad_address=error.bad_address)
                 report.failed.append(message_id)
@@ -281,27 +313,42 @@ def requeue_stale_queued(now: datetime, *, explicit_now: datetime | None = None,
 
 def mark_stuck_sending_unknown(now: datetime) -> int:
     """Messages in ``sending`` for longer than any real send takes: a crash hid their fate. They become
-    ``unknown`` and wait for a person; nothing resends them."""
+    ``unknown`` and wait for a person; nothing resends them. The activity keeps when the send began
+    (``sending_since``), so a person (or the chaos run) can match it to the outage that interrupted it."""
     table = OutboundMessage.__table__
     cutoff = now - timedelta(seconds=int(current_app.config.get("MAIL_SENDING_STUCK_SECONDS", 600)))
-    stuck = db.session.execute(
+    candidates = {
+        row.id: row
+        for row in db.session.execute(
+            sa.select(
+                table.c.id,
+                table.c.tenant_id,
+                table.c.lead_id,
+                table.c.enrollment_id,
+                table.c.sequence_id,
+                table.c.step_order,
+                table.c.updated_at,
+            )
+            .where(table.c.status == "sending", table.c.updated_at < cutoff)
+            .limit(1000)
+        )
+    }
+    if not candidates:
+        db.session.commit()
+        return 0
+    # Conditional on the state read above: a sender that finished meanwhile keeps its outcome.
+    stuck = db.session.scalars(
         sa.update(table)
-        .where(table.c.status == "sending", table.c.updated_at < cutoff)
+        .where(table.c.id.in_(candidates), table.c.status == "sending", table.c.updated_at < cutoff)
         .values(
             status="unknown",
             updated_at=now,
             error="interrupted while sending: it may or may not have been delivered",
         )
-        .returning(
-            table.c.id,
-            table.c.tenant_id,
-            table.c.lead_id,
-            table.c.enrollment_id,
-            table.c.sequence_id,
-            table.c.step_order,
-        )
+        .returning(table.c.id)
     ).all()
-    for row in stuck:
+    for message_id in stuck:
+        row = candidates[message_id]
         activity.record(
             "message_unknown",
             tenant_id=row.tenant_id,
@@ -309,7 +356,11 @@ def mark_stuck_sending_unknown(now: datetime) -> int:
             enrollment_id=row.enrollment_id,
             sequence_id=row.sequence_id,
             occurred_at=now,
-            data={"step": row.step_order, "message": str(row.id)},
+            data={
+                "step": row.step_order,
+                "message": str(row.id),
+                "sending_since": row.updated_at.isoformat(),
+            },
         )
     db.session.commit()
     return len(stuck)
