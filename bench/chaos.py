@@ -1,6 +1,6 @@
 """The chaos run: many due email steps, real workers, and everything that can break, breaking.
 
-    .venv/bin/python bench/chaos.py [--enrollments 10000] [--spread 60] [--seed N] [--database-url URL]
+    .venv/bin/python bench/chaos.py [--enrollments 10000] [--spread 180] [--seed N] [--database-url URL]
 
 ``make chaos`` runs it with 10,000 enrollments. It starts a throwaway PostgreSQL cluster (or, with
 ``--database-url``, uses that database and simulates the restart by cutting every session), a redis-server
@@ -66,14 +66,14 @@ ALWAYS_OPEN = {"days": [0, 1, 2, 3, 4, 5, 6], "start_hour": 0, "end_hour": 24}
 class ChaosSettings:
     enrollments: int = 10_000
     steps: int = 2
-    spread_seconds: float = 120.0  # due times spread over this long; the faults happen meanwhile
+    spread_seconds: float = 180.0  # due times spread over this long; the faults happen meanwhile
     warmup_seconds: float = 4.0  # the workers start before the first step falls due
     workers: int = 3
-    kill_every: tuple[float, float] = (2.0, 5.0)
+    kill_every: tuple[float, float] = (3.0, 6.0)
     unsubscribe_fraction: float = 0.02
     smtp_refuse_seconds: float = 8.0
     outage_seconds: float = 2.0  # how long Redis and PostgreSQL stay down
-    settle_bound_seconds: float = 90.0  # all work done within this long after the last fault
+    settle_bound_seconds: float = 120.0  # all work done within this long after the last fault
     seed: int | None = None
     engine: dict = field(
         default_factory=lambda: {
@@ -467,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--enrollments", type=int, default=10_000)
-    parser.add_argument("--spread", type=float, default=120.0, help="seconds over which steps fall due")
+    parser.add_argument("--spread", type=float, default=180.0, help="seconds over which steps fall due")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--database-url", default=None, help="use this database (restart is simulated)")
     parser.add_argument("--keep-logs", action="store_true")
