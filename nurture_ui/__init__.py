@@ -88,13 +88,15 @@ def _register_hooks(app: Flask) -> None:
     from nurture_ui.models import User
     from nurture_ui.tenancy import parse_id
     from nurture_ui.web.access import enforce_access, navigation_for
-    from nurture_ui.web.input_guard import refuse_unstorable_input
+    from nurture_ui.web.input_guard import limit_request_size, refuse_unstorable_input
 
     @login_manager.user_loader
     def load_user(user_id: str):
         parsed = parse_id(user_id)
         return db.session.get(User, parsed) if parsed else None
 
+    # Before CSRFProtect's hook, which reads the form: the size limit must apply to that first read.
+    app.before_request_funcs.setdefault(None, []).insert(0, limit_request_size)
     app.before_request(refuse_unstorable_input)
     app.before_request(enforce_access)
 

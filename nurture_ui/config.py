@@ -64,9 +64,10 @@ def load_config(instance_path: str | Path) -> dict:
         "REMEMBER_COOKIE_SECURE": secure_cookies,
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
-        # Request size: the CSV import takes files up to 5 MB (it says so itself below 6 MB); form fields
-        # other than files are held in memory up to 1 MB in all. Above either: a clear 413 page.
+        # Request size: the CSV import takes files up to 5 MB (it says so itself below 6 MB); every other
+        # request is at most 1 MB (nurture_ui.web.input_guard). Above either: a clear 413 page.
         "MAX_CONTENT_LENGTH": 6 * 1024 * 1024,
+        "MAX_FORM_BYTES": 1024 * 1024,
         "MAX_FORM_MEMORY_SIZE": 1024 * 1024,
         # Sign-in throttling (nurture_ui.login_throttle).
         "LOGIN_MAX_FAILURES_PER_ACCOUNT": _int("LOGIN_MAX_FAILURES_PER_ACCOUNT", 5),

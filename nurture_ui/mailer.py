@@ -240,7 +240,8 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
                     _finish(row, now, "failed", error=f"gave up after {row.attempts + 1} attempts: {error}")
                     report.failed.append(message_id)
                 else:
-                    _finish(row, now, "queued", error=str(error), record=False)
+                    # Back to the outbox for a later try: recorded too, so a person sees why it waits.
+                    _finish(row, now, "queued", error=str(error), activity_type="message_deferred")
                     report.retrying.append(message_id)
             else:
                 _finish(row, now, "sent")
@@ -250,7 +251,9 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
     return report
 
 
-def _finish(row, now, status, *, expected="sending", error=None, bad_address=False, record=True) -> None:
+def _finish(
+    row, now, status, *, expected="sending", error=None, bad_address=False, activity_type: str | None = None
+) -> None:
     table = OutboundMessage.__table__
     values = {"status": status, "updated_at": now, "error": error}
     if status == "sent":
@@ -262,9 +265,9 @@ def _finish(row, now, status, *, expected="sending", error=None, bad_address=Fal
         db.session.execute(
             sa.update(Lead.__table__).where(Lead.__table__.c.id == row.lead_id).values(undeliverable=True)
         )
-    if changed and record:
+    if changed:
         activity.record(
-            f"message_{status}",
+            activity_type or f"message_{status}",
             tenant_id=row.tenant_id,
             lead_id=row.lead_id,
             enrollment_id=row.enrollment_id,
