@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import sqlalchemy as sa
 from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2.compiler import CodeGenerator
 from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -46,22 +47,43 @@ APPROVER_ROLES = frozenset({"admin", "marketer"})
 MAX_RENDERED = 100_000
 
 
+class _CappedConcat(CodeGenerator):
+    """``a ~ b ~ …`` compiled to a join that checks the size first (Jinja's own join cannot be intercepted)."""
+
+    def visit_Concat(self, node: nodes.Concat, frame) -> None:  # noqa: N802 (Jinja's visitor name)
+        self.write("environment.capped_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
 class _EmailSandbox(SandboxedEnvironment):
     """Jinja's sandbox (no attribute starting with ``_``, no unsafe callables) made safe for templates that
-    people type: no powers, repetition and the few filters that can grow text capped, and a short list of
-    filters. Beyond escapes, this stops a template from eating the worker's memory or CPU."""
+    people type: no powers; repetition, concatenation and the few filters that can grow text capped; a short
+    list of filters. Beyond escapes, this keeps a template from eating the worker's memory."""
 
-    intercepted_binops = frozenset({"*", "**"})
+    code_generator_class = _CappedConcat
+    intercepted_binops = frozenset({"*", "**", "+"})
 
     def call_binop(self, context, operator, left, right):
         if operator == "**":
             raise SecurityError("powers (**) are not allowed in email templates")
-        for seq, times in ((left, right), (right, left)):
-            if isinstance(seq, (str, list, tuple)) and isinstance(times, int):
-                _check_size(len(seq) * max(times, 0))
+        if operator == "+" and isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
+            _check_size(len(left) + len(right))
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(times, int):
+                    _check_size(len(seq) * max(times, 0))
         if isinstance(left, int) and isinstance(right, int):
             _check_size(left.bit_length() + right.bit_length(), what="a number")
         return super().call_binop(context, operator, left, right)
+
+    @staticmethod
+    def capped_concat(values) -> str:
+        parts = [str(v) for v in values]
+        _check_size(sum(map(len, parts)))
+        return "".join(parts)
 
 
 def _check_size(size: int, what: str = "text") -> None:
@@ -115,14 +137,18 @@ _env.filters = {name: _env.filters[name] for name in _SAFE_FILTERS} | {"replace"
 _env.globals = {}
 # Statements a template has no use for, each a door to recursion, other files or unbounded work.
 _REFUSED_NODES = {
-    nodes.Macro: "macros",
-    nodes.CallBlock: "call blocks",
-    nodes.Call: "calls like x.upper(); use a filter, like x|upper",
-    nodes.Include: "include",
-    nodes.Import: "import",
-    nodes.FromImport: "import",
-    nodes.Extends: "extends",
+    nodes.Macro: "macros are not allowed in email templates",
+    nodes.CallBlock: "call blocks are not allowed in email templates",
+    nodes.Call: "calls like x.upper() are not allowed in email templates; use a filter, like x|upper",
+    nodes.Include: "include is not allowed in email templates",
+    nodes.Import: "import is not allowed in email templates",
+    nodes.FromImport: "import is not allowed in email templates",
+    nodes.Extends: "extends is not allowed in email templates",
+    nodes.With: "with blocks are not allowed in email templates; use {% set %}",
 }
+
+
+_TOO_DEEP = "{part}: the template nests expressions too deeply (a very long a + b + … or many brackets)."
 
 
 class TemplateProblem(Exception):
@@ -149,6 +175,8 @@ def check_source(source: str, part: str) -> list[str]:
         _env.compile(source)  # unknown filters are found when compiling, not parsing
     except TemplateSyntaxError as error:
         return [f"{part}, line {error.lineno}: {error.message}"]
+    except RecursionError:
+        return [_TOO_DEEP.format(part=part)]
     problems = _structure_problems(tree, part)
     allowed = {"lead": LEAD_FIELDS, "owner": OWNER_FIELDS}
     for node in tree.find_all(nodes.Name):
@@ -171,22 +199,22 @@ def _structure_problems(tree: nodes.Template, part: str) -> list[str]:
     problems = []
     for kind, label in _REFUSED_NODES.items():
         for node in tree.find_all(kind):
-            problems.append(f"{part}, line {node.lineno}: {label} are not allowed in email templates.")
+            problems.append(f"{part}, line {node.lineno}: {label}.")
             break
     for loop in tree.find_all(nodes.For):
         for inner in loop.find_all(nodes.For):
             problems.append(f"{part}, line {inner.lineno}: loops cannot be nested in email templates.")
         for assign in loop.find_all((nodes.Assign, nodes.AssignBlock)):
             problems.append(f"{part}, line {assign.lineno}: {{% set %}} cannot be used inside a loop.")
-    locals_ = {
-        target.name
-        for node in tree.find_all((nodes.Assign, nodes.AssignBlock, nodes.For))
-        for target in node.target.find_all(nodes.Name)
-    } | {t.name for t in tree.find_all(nodes.Name) if t.ctx == "store"}
-    for assign in tree.find_all(nodes.Assign):
-        used = {n.name for n in assign.node.find_all(nodes.Name)}
-        if isinstance(assign.node, nodes.Name):
-            used.add(assign.node.name)
+    locals_ = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    for assign in tree.find_all((nodes.Assign, nodes.AssignBlock)):
+        values = [assign.node] if isinstance(assign, nodes.Assign) else list(assign.body)
+        used = {
+            n.name
+            for value in values
+            for n in [value, *value.find_all(nodes.Name)]
+            if isinstance(n, nodes.Name)
+        }
         if used & locals_:
             problems.append(
                 f"{part}, line {assign.lineno}: {{% set %}} may only use lead.… and owner.… fields, "
@@ -212,15 +240,12 @@ def _compiled(source: str, part: str):
     templates many times: each is parsed and checked once)."""
     try:
         tree = _env.parse(source)
+        problems = _structure_problems(tree, part)
+        return TemplateProblem(problems[0]) if problems else _env.from_string(source)
     except TemplateSyntaxError as error:
         return TemplateProblem(f"{part}, line {error.lineno}: {error.message}")
-    problems = _structure_problems(tree, part)
-    if problems:
-        return TemplateProblem(problems[0])
-    try:
-        return _env.from_string(source)
-    except TemplateSyntaxError as error:
-        return TemplateProblem(f"{part}, line {error.lineno}: {error.message}")
+    except RecursionError:
+        return TemplateProblem(_TOO_DEEP.format(part=part))
 
 
 def _render(source: str, part: str, context: dict) -> str:

@@ -43,6 +43,11 @@ BOMBS = [
     "{% for c in lead.email %}{% set x = c %}{% endfor %}",
     "{{ lead.first_name" + "|replace('', lead.email)" * 6 + " }}",
     "{{ lead.first_name|urlencode|urlencode|urlencode }}",
+    "{% with a = lead.email %}{% with b = a ~ a %}{{ b }}{% endwith %}{% endwith %}",
+    "{% set a %}{{ lead.email }}{% endset %}{% set b %}{{ a }}{{ a }}{% endset %}",
+    # ~ and + build no string beyond the cap, even from parts that are each small
+    "{% set a = lead.email" + " ~ lead.email" * 600 + " %}{{ (a" + " ~ a" * 600 + ")|length }}",
+    "{% set a = lead.email" + " ~ lead.email" * 600 + " %}{{ (a" + " + a" * 600 + ")|length }}",
     "{{ 1 / 0 }}",
     "{{ lead.first_name + 1 }}",
 ]

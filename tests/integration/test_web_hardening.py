@@ -353,3 +353,12 @@ def test_a_message_to_an_injected_address_fails_and_is_never_sent(app, tenant, c
     db.session.refresh(message)
     assert report.failed == [message.id]
     assert message.status == "failed" and "the recipient" in message.error
+
+
+def test_a_name_with_line_breaks_cannot_add_a_header_through_the_subject(tenant):
+    from nurture_ui.templating import render_email
+
+    lead = factories.make_lead(tenant, first_name="Ann\r\nBcc: victim@example.com")
+    template = factories.make_template(tenant, key="hi", subject="Hello {{ lead.first_name }}")
+    subject, _ = render_email(template, lead, None)
+    assert subject == "Hello Ann Bcc: victim@example.com" and "\n" not in subject
