@@ -178,6 +178,7 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
     Messages in any other state are skipped (another job sent them, a person cancelled them). A message to a
     lead who became do-not-contact or unsubscribed in the meantime is cancelled instead of sent.
     """
+    replaying = now is not None
     now = now or clock.now()
     report = SendReport()
     table = OutboundMessage.__table__
@@ -220,7 +221,13 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
             claimed = db.session.execute(
                 sa.update(table)
                 .where(table.c.id == message_id, table.c.status == "queued")
-                .values(status="sending", attempts=table.c.attempts + 1, updated_at=now)
+                # The claim's own instant (not the job's start): how long it has been in flight is read
+                # from here, by the stuck sweep and by a person matching an `unknown` to an outage.
+                .values(
+                    status="sending",
+                    attempts=table.c.attempts + 1,
+                    updated_at=now if replaying else clock.now(),
+                )
             ).rowcount
             db.session.commit()
             if not claimed:
