@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast lint format bench browser clean
+.PHONY: run test test-fast lint format bench chaos browser clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ format: $(STAMP)
 bench: $(STAMP)
 	@if ls bench/*.py >/dev/null 2>&1; then for f in bench/bench_*.py; do $(PY) $$f; done; \
 	else echo "No benchmarks yet."; fi
+
+## chaos: 10,000 enrollments, three workers killed at random, Redis and PostgreSQL restarted, SMTP refusing,
+## leads unsubscribing; checks every step ran once and every email arrived once (needs PostgreSQL 15 binaries)
+chaos: $(STAMP)
+	@$(PY) bench/chaos.py --enrollments $(or $(CHAOS_ENROLLMENTS),10000) $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

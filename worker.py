@@ -14,25 +14,56 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import SimpleWorker, Worker
 from rq.cron import CronScheduler
 
 from nurture_ui.extensions import get_redis
 from nurture_ui.jobs import auto_enroll_job, dispatch_due_job, resume_pauses_job, worker_app
 
+log = logging.getLogger("nurture.worker")
+
 
 def run_worker(*, burst: bool, simple: bool) -> bool:
+    """An RQ worker, kept running through Redis outages: RQ retries a lost connection while it waits for a
+    job but stops when the connection drops while a job runs; then a new worker starts once Redis answers
+    (the job's rows are recovered by the engine's leases and outbox sweeps, not by RQ)."""
     app = worker_app()
     with app.app_context():
         connection = get_redis()
         queue_name = app.config["RQ_QUEUE"]
     worker_class = SimpleWorker if simple else Worker
-    worker = worker_class([queue_name], connection=connection)
-    return worker.work(burst=burst, logging_level="WARNING" if burst else "INFO")
+    wait = 1.0
+    while True:
+        try:
+            worker = worker_class([queue_name], connection=connection)
+            return worker.work(burst=burst, logging_level="WARNING" if burst else "INFO")
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            if burst:
+                raise
+            log.warning("Redis is unreachable (%s); the worker starts again in %.0f s", error, wait)
+            time.sleep(wait)
+            wait = min(wait * 2, 30.0)
 
 
 def run_cron() -> None:
+    """The scheduler, kept running through Redis outages: RQ's cron loop stops on a lost connection, so it
+    is started again (with its jobs registered afresh) once Redis answers."""
+    wait = 1.0
+    while True:
+        try:
+            _cron_scheduler().start()
+            return
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            log.warning("Redis is unreachable (%s); the scheduler starts again in %.0f s", error, wait)
+            time.sleep(wait)
+            wait = min(wait * 2, 30.0)
+
+
+def _cron_scheduler() -> CronScheduler:
     app = worker_app()
     with app.app_context():
         connection = get_redis()
@@ -49,7 +80,7 @@ def run_cron() -> None:
         auto_enroll_job, queue_name, interval=enroll_interval, ttl=enroll_interval, result_ttl=300
     )
     scheduler.register(resume_pauses_job, queue_name, interval=60, ttl=60, result_ttl=300)
-    scheduler.start()
+    return scheduler
 
 
 def main(argv: list[str]) -> int:

@@ -94,12 +94,16 @@ def _register_hooks(app: Flask) -> None:
     from nurture_ui.models import User
     from nurture_ui.tenancy import parse_id
     from nurture_ui.web.access import can_open, enforce_access, navigation_for
+    from nurture_ui.web.input_guard import limit_request_size, refuse_unstorable_input
 
     @login_manager.user_loader
     def load_user(user_id: str):
         parsed = parse_id(user_id)
         return db.session.get(User, parsed) if parsed else None
 
+    # Before CSRFProtect's hook, which reads the form: the size limit must apply to that first read.
+    app.before_request_funcs.setdefault(None, []).insert(0, limit_request_size)
+    app.before_request(refuse_unstorable_input)
     app.before_request(enforce_access)
 
     @app.context_processor
@@ -137,6 +141,15 @@ def _register_hooks(app: Flask) -> None:
     )
     app.register_error_handler(
         404, error_page(404, "Not found", "There is nothing here. It may have been removed.")
+    )
+    app.register_error_handler(
+        413,
+        error_page(
+            413,
+            "Too large",
+            "What you sent is too large: forms take at most 1 MB of text and uploads at most 5 MB. "
+            "Shorten it, or split the file, and try again.",
+        ),
     )
     app.register_error_handler(
         500, error_page(500, "Something went wrong", "The error has been logged. Please try again.")

@@ -63,6 +63,17 @@ def load_config(instance_path: str | Path) -> dict:
         "SESSION_COOKIE_SECURE": secure_cookies,
         "REMEMBER_COOKIE_SECURE": secure_cookies,
         "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        # Request size: the CSV import takes files up to 5 MB (it says so itself below 6 MB); every other
+        # request is at most 1 MB (nurture_ui.web.input_guard). Above either: a clear 413 page.
+        "MAX_CONTENT_LENGTH": 6 * 1024 * 1024,
+        "MAX_FORM_BYTES": 1024 * 1024,
+        "MAX_FORM_MEMORY_SIZE": 1024 * 1024,
+        # Sign-in throttling (nurture_ui.login_throttle).
+        "LOGIN_MAX_FAILURES_PER_ACCOUNT": _int("LOGIN_MAX_FAILURES_PER_ACCOUNT", 5),
+        "LOGIN_MAX_FAILURES_PER_IP": _int("LOGIN_MAX_FAILURES_PER_IP", 20),
+        "LOGIN_WINDOW_SECONDS": _int("LOGIN_WINDOW_SECONDS", 900),
+        "LOGIN_LOCKOUT_SECONDS": _int("LOGIN_LOCKOUT_SECONDS", 900),
         "WTF_CSRF_TIME_LIMIT": None,
         "LEADS_PER_PAGE": 50,
         "SMTP_HOST": os.environ.get("SMTP_HOST", "127.0.0.1"),

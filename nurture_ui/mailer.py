@@ -62,13 +62,41 @@ def new_message_id() -> str:
     return make_msgid(idstring=uuid.uuid4().hex[:12], domain=domain)
 
 
+class UnsendableMessage(ValueError):
+    """A message whose headers cannot be written safely (a recipient with line breaks, not one address)."""
+
+
+_CONTROL = dict.fromkeys(range(32), " ") | {127: " "}
+
+
+def header_text(value: str) -> str:
+    """A header value on one line: CR, LF and other control characters become spaces, runs collapse.
+    A subject cannot smuggle in a second header (``Bcc: …``) however it was written or edited."""
+    return " ".join((value or "").translate(_CONTROL).split())
+
+
+def recipient_address(value: str) -> str:
+    """The one plain address a message goes to; raises ``UnsendableMessage`` for anything else
+    (line breaks, control characters, several addresses, a display name smuggling one in)."""
+    address = (value or "").strip()
+    if not address or any(ord(ch) < 32 or ord(ch) == 127 for ch in address):
+        raise UnsendableMessage(f"the recipient {value!r} contains control characters")
+    name, parsed = parseaddr(address)
+    if name or parsed != address or parsed.count("@") != 1 or any(c in parsed for c in ',;<>" '):
+        raise UnsendableMessage(f"the recipient {value!r} is not one plain email address")
+    return parsed
+
+
 def compose_email(message, *, now: datetime) -> EmailMessage:
-    """The email for an outbox row: its stable Message-ID, the one-click unsubscribe headers and link."""
+    """The email for an outbox row: its stable Message-ID, the one-click unsubscribe headers and link.
+
+    Header values are neutralised (``header_text``) or refused (``recipient_address``): no header injection.
+    """
     link = unsubscribe_url(message.lead_id)
     email = EmailMessage()
     email["From"] = current_app.config["MAIL_FROM"]
-    email["To"] = message.to_email
-    email["Subject"] = message.subject
+    email["To"] = recipient_address(message.to_email)
+    email["Subject"] = header_text(message.subject)
     email["Message-ID"] = message.message_id
     email["Date"] = format_datetime(now)
     # RFC 8058: a mail client may unsubscribe with one POST to this URL, without opening a page.
@@ -150,6 +178,7 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
     Messages in any other state are skipped (another job sent them, a person cancelled them). A message to a
     lead who became do-not-contact or unsubscribed in the meantime is cancelled instead of sent.
     """
+    replaying = now is not None
     now = now or clock.now()
     report = SendReport()
     table = OutboundMessage.__table__
@@ -192,14 +221,24 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
             claimed = db.session.execute(
                 sa.update(table)
                 .where(table.c.id == message_id, table.c.status == "queued")
-                .values(status="sending", attempts=table.c.attempts + 1, updated_at=now)
+                # The claim's own instant (not the job's start): how long it has been in flight is read
+                # from here, by the stuck sweep and by a person matching an `unknown` to an outage.
+                .values(
+                    status="sending",
+                    attempts=table.c.attempts + 1,
+                    updated_at=now if replaying else clock.now(),
+                )
             ).rowcount
             db.session.commit()
             if not claimed:
                 report.skipped.append(message_id)
                 continue
             try:
-                connection.send(compose_email(row, now=now))
+                try:
+                    email = compose_email(row, now=now)
+                except UnsendableMessage as error:
+                    raise _PermanentFailure(str(error), bad_address=True) from error
+                connection.send(email)
             except _PermanentFailure as error:
                 _finish(row, now, "failed", error=str(error), bad_address=error.bad_address)
                 report.failed.append(message_id)
@@ -208,7 +247,8 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
                     _finish(row, now, "failed", error=f"gave up after {row.attempts + 1} attempts: {error}")
                     report.failed.append(message_id)
                 else:
-                    _finish(row, now, "queued", error=str(error), record=False)
+                    # Back to the outbox for a later try: recorded too, so a person sees why it waits.
+                    _finish(row, now, "queued", error=str(error), activity_type="message_deferred")
                     report.retrying.append(message_id)
             else:
                 _finish(row, now, "sent")
@@ -218,7 +258,9 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
     return report
 
 
-def _finish(row, now, status, *, expected="sending", error=None, bad_address=False, record=True) -> None:
+def _finish(
+    row, now, status, *, expected="sending", error=None, bad_address=False, activity_type: str | None = None
+) -> None:
     table = OutboundMessage.__table__
     values = {"status": status, "updated_at": now, "error": error}
     if status == "sent":
@@ -230,9 +272,9 @@ def _finish(row, now, status, *, expected="sending", error=None, bad_address=Fal
         db.session.execute(
             sa.update(Lead.__table__).where(Lead.__table__.c.id == row.lead_id).values(undeliverable=True)
         )
-    if changed and record:
+    if changed:
         activity.record(
-            f"message_{status}",
+            activity_type or f"message_{status}",
             tenant_id=row.tenant_id,
             lead_id=row.lead_id,
             enrollment_id=row.enrollment_id,
@@ -281,27 +323,42 @@ def requeue_stale_queued(now: datetime, *, explicit_now: datetime | None = None,
 
 def mark_stuck_sending_unknown(now: datetime) -> int:
     """Messages in ``sending`` for longer than any real send takes: a crash hid their fate. They become
-    ``unknown`` and wait for a person; nothing resends them."""
+    ``unknown`` and wait for a person; nothing resends them. The activity keeps when the send began
+    (``sending_since``), so a person (or the chaos run) can match it to the outage that interrupted it."""
     table = OutboundMessage.__table__
     cutoff = now - timedelta(seconds=int(current_app.config.get("MAIL_SENDING_STUCK_SECONDS", 600)))
-    stuck = db.session.execute(
+    candidates = {
+        row.id: row
+        for row in db.session.execute(
+            sa.select(
+                table.c.id,
+                table.c.tenant_id,
+                table.c.lead_id,
+                table.c.enrollment_id,
+                table.c.sequence_id,
+                table.c.step_order,
+                table.c.updated_at,
+            )
+            .where(table.c.status == "sending", table.c.updated_at < cutoff)
+            .limit(1000)
+        )
+    }
+    if not candidates:
+        db.session.commit()
+        return 0
+    # Conditional on the state read above: a sender that finished meanwhile keeps its outcome.
+    stuck = db.session.scalars(
         sa.update(table)
-        .where(table.c.status == "sending", table.c.updated_at < cutoff)
+        .where(table.c.id.in_(candidates), table.c.status == "sending", table.c.updated_at < cutoff)
         .values(
             status="unknown",
             updated_at=now,
             error="interrupted while sending: it may or may not have been delivered",
         )
-        .returning(
-            table.c.id,
-            table.c.tenant_id,
-            table.c.lead_id,
-            table.c.enrollment_id,
-            table.c.sequence_id,
-            table.c.step_order,
-        )
+        .returning(table.c.id)
     ).all()
-    for row in stuck:
+    for message_id in stuck:
+        row = candidates[message_id]
         activity.record(
             "message_unknown",
             tenant_id=row.tenant_id,
@@ -309,7 +366,11 @@ def mark_stuck_sending_unknown(now: datetime) -> int:
             enrollment_id=row.enrollment_id,
             sequence_id=row.sequence_id,
             occurred_at=now,
-            data={"step": row.step_order, "message": str(row.id)},
+            data={
+                "step": row.step_order,
+                "message": str(row.id),
+                "sending_since": row.updated_at.isoformat(),
+            },
         )
     db.session.commit()
     return len(stuck)

@@ -100,7 +100,19 @@ def _app_context(request, app):
         db.session.rollback()
         _empty_tables()
         db.session.remove()
+        _forget_sign_in_failures()
     core_clock.set_now(None)
+
+
+def _forget_sign_in_failures() -> None:
+    """Sign-in failures live in Redis (nurture_ui.login_throttle): one test's must not lock out the next."""
+    from nurture_ui.extensions import get_redis
+    from nurture_ui.login_throttle import KEY_PREFIX
+
+    redis = get_redis()
+    keys = list(redis.scan_iter(f"{KEY_PREFIX}*", count=1000))
+    if keys:
+        redis.delete(*keys)
 
 
 @pytest.fixture

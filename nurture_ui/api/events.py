@@ -132,10 +132,16 @@ def _duplicate_response(stored: InboundEvent):
 def _parse_envelope(body: bytes) -> dict[str, Any]:
     try:
         event = json.loads(body)
+        holds_nul = _holds_nul(event)
     except (ValueError, UnicodeDecodeError):
         raise PayloadError(400, "invalid_json", "The body is not JSON.") from None
+    except RecursionError:
+        raise PayloadError(400, "invalid_json", "The body is nested too deeply.") from None
     if not isinstance(event, dict):
         raise PayloadError(422, "invalid_event", "The body must be a JSON object.")
+    if holds_nul:
+        # PostgreSQL text cannot hold NUL; no real event carries one.
+        raise PayloadError(422, "invalid_event", "Text in the event cannot contain NUL (\\u0000) characters.")
     fields: dict[str, str] = {}
     if not isinstance(event.get("id"), str) or not 1 <= len(event["id"]) <= 255:
         fields["id"] = "A string of 1 to 255 characters, unique per event."
@@ -151,6 +157,16 @@ def _parse_envelope(body: bytes) -> dict[str, Any]:
     if fields:
         raise PayloadError(422, "invalid_event", "The event is not valid.", fields)
     return event
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 def _instant(value: Any) -> datetime:

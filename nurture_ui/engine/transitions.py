@@ -46,6 +46,17 @@ def lock_enrollment(enrollment_id: uuid.UUID) -> tuple[Enrollment, Lead] | None:
     return (row[0], row[1]) if row else None
 
 
+def lock_lead(lead_id: uuid.UUID) -> Lead | None:
+    """Load a lead afresh with its row locked for this transaction (``FOR UPDATE OF leads``: the owner is
+    joined eagerly, and PostgreSQL refuses to lock the nullable side of that outer join)."""
+    return db.session.scalar(
+        sa.select(Lead)
+        .where(Lead.id == lead_id)
+        .with_for_update(of=Lead)
+        .execution_options(populate_existing=True)
+    )
+
+
 def advance_in_session(
     enrollment: Enrollment,
     steps: Iterable,
@@ -271,8 +282,7 @@ def unsubscribe_lead(lead_id: uuid.UUID, *, now: datetime, source: str = "link")
     is cancelled) as one committed unit. Idempotent. Returns how many enrollments it ended."""
     from nurture_ui import signals
 
-    # Lock the lead row only (its owner is eager-joined, and PostgreSQL cannot lock an outer join's side).
-    lead = db.session.scalar(sa.select(Lead).where(Lead.id == lead_id).with_for_update(of=Lead))
+    lead = lock_lead(lead_id)
     if lead is None:
         raise TransitionRefused("no such lead")
     ended = signals.unsubscribe(lead, source=source, now=now)

@@ -11,7 +11,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from nurture_ui import clock
+from nurture_ui import clock, login_throttle
 from nurture_ui.extensions import db
 from nurture_ui.models import User
 from nurture_ui.web.access import ALL_ROLES, allow, public
@@ -42,17 +42,27 @@ def login():
         return redirect(url_for("dashboard.index"))
     form = LoginForm()
     error = None
+    status = 200
     if form.validate_on_submit():
         email = form.email.data.strip().lower()
-        user = db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == email))
-        if user is None or not user.check_password(form.password.data) or not user.is_active:
-            error = "That email and password do not match an account."
-        else:
+        address = request.remote_addr
+        lockout = login_throttle.lockout_for(email, address)
+        user = None
+        if lockout is None:
+            user = db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == email))
+            if user is None or not user.check_password(form.password.data) or not user.is_active:
+                login_throttle.record_failure(email, address)
+                error, status = "That email and password do not match an account.", 401
+                # The failure that reaches the limit says so at once.
+                lockout = login_throttle.lockout_for(email, address)
+        if lockout is not None:
+            error, status = lockout.message(clock.now()), 429
+        elif error is None:
+            login_throttle.clear_account(email)
             user.last_login_at = clock.now()
             db.session.commit()
             login_user(user, remember=form.remember.data)
             return redirect(_safe_next(request.args.get("next")) or url_for("dashboard.index"))
-    status = 401 if error else 200
     return render_template("auth/login.html", form=form, error=error), status
 
 

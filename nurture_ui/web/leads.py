@@ -57,7 +57,7 @@ def index():
     page = request.args.get("page", 1, type=int)
     pagination = db.paginate(
         lead_query(tenant_id, filters),
-        page=max(page, 1),
+        page=min(max(page, 1), 1_000_000),  # a huge page number overflows the database's OFFSET
         per_page=current_app.config["LEADS_PER_PAGE"],
         error_out=False,
     )

@@ -53,6 +53,9 @@ class RuleEditor:
                     f"The JSON does not parse: {error.msg} (line {error.lineno}, column {error.colno})."
                 ]
                 return None
+            except RecursionError:
+                self.errors = [f"The JSON is nested too deeply: rules nest at most {rules.MAX_DEPTH} levels."]
+                return None
             return value
         leaves = [_row_to_leaf(row) for row in self.rows]
         if not leaves:

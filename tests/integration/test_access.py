@@ -6,12 +6,18 @@ import re
 import uuid
 
 import pytest
+import sqlalchemy as sa
 
-from nurture_ui.web.access import allowed_roles
+from nurture_ui import clock
+from nurture_ui.extensions import db
+from nurture_ui.mailer import unsubscribe_token
+from nurture_ui.models import OutboundMessage, Task
+from nurture_ui.web.access import EDITORS, allowed_roles
 from tests import factories
 
-# How to make a tenant-B object for each kind of id a route can take. A route with an id argument
-# not listed here fails the walk below, so every new route is covered or noticed.
+# How to make an object of a given tenant for each kind of id a route can take. A route with an id argument
+# not listed here fails the walk below, so every new route is covered or noticed. (message_id and task_id are
+# ready for the inbox and task queue.)
 FOREIGN_FACTORIES = {
     "lead_id": lambda t: factories.make_lead(t),
     "sequence_id": lambda t: factories.make_sequence(t, steps=[{"channel": "email", "template_id": "intro"}]),
@@ -22,6 +28,44 @@ FOREIGN_FACTORIES = {
     "job_id": lambda t: _foreign_bulk_job(t),
     "reply_id": lambda t: factories.make_reply(factories.make_lead(t)),
     "import_id": lambda t: factories.make_lead_import(t),
+    "message_id": lambda t: _message(t),
+    "task_id": lambda t: _task(t),
+}
+
+# Routes that take no object id, each with the reason that makes it safe. The walk fails on a route that
+# is neither walked (an `*_id` argument) nor listed here, and on an entry here whose route is gone.
+ID_FREE = {
+    "static": "files under static/: no tenant data",
+    "health.healthz": "liveness check: no tenant data",
+    "auth.login": "the sign-in form",
+    "auth.logout": "ends the caller's own session",
+    "dashboard.index": "the signed-in user's own tenant, read through tenancy.scoped",
+    "leads.index": "lists the user's tenant only (the id-free pages check below looks for the other tenant)",
+    "enrollments.bulk_enroll": "lead and sequence ids come in the form: the form walk below sends foreign ones",
+    "lead_imports.upload": "creates an import in the user's tenant; lists the user's own imports",
+    "sequences.index": "lists the user's tenant only",
+    "sequences.create": "creates a sequence in the user's tenant",
+    "sequences.rule_editor": "renders an editor from the form; counts the user's tenant's leads only",
+    "templates.index": "lists the user's tenant only",
+    "templates.new": "creates a template in the user's tenant",
+    "templates.preview": "the lead id comes in the form (get_or_404): the form walk sends a foreign one",
+    "team.index": "lists and adds users of the admin's own tenant",
+    "unsubscribe.confirm": "public: a signed token names the lead (it cannot be forged for another lead)",
+    "unsubscribe.unsubscribe": "public: a signed token names the lead (RFC 8058 one-click POST)",
+    "api.receive_event": "public door authenticated by the request signature: the API walk below covers it",
+    "api.openapi_document": "the public API description: no tenant data",
+    "devmail.index": "development only (404 unless DEVMAIL is on): the local capture server's mailbox",
+    "devmail.show": "development only (404 unless DEVMAIL is on): <number> is the capture server's message",
+}
+
+# Views that refuse some roles for one method beyond what their @allow says (the decorator is per view).
+METHOD_ROLES = {("templates.edit", "POST"): EDITORS}
+
+# Arguments that are not object ids, with a valid value for the tenant's own walk.
+OTHER_ARGS = {
+    "filename": lambda t: "css/app.css",
+    "number": lambda t: "1",
+    "token": lambda t: unsubscribe_token(factories.make_lead(t).id),
 }
 
 
@@ -37,13 +81,96 @@ def _foreign_bulk_job(tenant):
     return SimpleNamespace(id=job_id)
 
 
-def _id_routes(app):
-    for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static":
+def _message(tenant):
+    from nurture_ui.mailer import new_message_id
+
+    lead = factories.make_lead(tenant)
+    sequence = factories.make_sequence(tenant, steps=[{"channel": "email", "template_id": "intro"}])
+    enrollment = factories.make_enrollment(lead, sequence, status="paused", pause_reason="approval")
+    message = OutboundMessage(
+        tenant_id=tenant.id,
+        enrollment_id=enrollment.id,
+        step_order=1,
+        lead_id=lead.id,
+        sequence_id=sequence.id,
+        to_email=lead.email,
+        subject="Hello",
+        body="Hi",
+        status="pending_approval",
+        message_id=new_message_id(),
+    )
+    db.session.add(message)
+    db.session.commit()
+    return message
+
+
+def _task(tenant):
+    lead = factories.make_lead(tenant)
+    task = Task(
+        tenant_id=tenant.id, lead_id=lead.id, kind="task", title="Call", due_at=clock.now(), status="open"
+    )
+    db.session.add(task)
+    db.session.commit()
+    return task
+
+
+def _routes(app):
+    """(rule, method) for every route of the URL map, GET and POST."""
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        for method in sorted(rule.methods & {"GET", "POST"}):
+            yield rule, method
+
+
+def _id_args(rule) -> list[str]:
+    return [a for a in rule.arguments if a.endswith("_id")]
+
+
+def _url(rule, tenant, kinds=FOREIGN_FACTORIES) -> str:
+    """The rule's path with a fresh object of ``tenant`` for each argument."""
+    url = rule.rule
+    for arg in rule.arguments:
+        make = kinds.get(arg) or OTHER_ARGS[arg]
+        made = make(tenant)
+        value = made if isinstance(made, str) else str(made.id)
+        url = re.sub(rf"<(?:[^:<>]+:)?{arg}>", value, url)
+    return url
+
+
+def _fingerprint(tenant_id) -> dict:
+    """Row counts and last changes of every table for one tenant: equal before and after means untouched."""
+    result = {}
+    for table in db.metadata.sorted_tables:
+        if "tenant_id" not in table.c:
             continue
-        id_args = [a for a in rule.arguments if a.endswith("_id")]
-        if id_args:
-            yield rule, id_args
+        columns = [sa.func.count()]
+        if "updated_at" in table.c:
+            columns.append(sa.func.max(table.c.updated_at))
+        result[table.name] = tuple(
+            db.session.execute(sa.select(*columns).where(table.c.tenant_id == tenant_id)).one()
+        )
+    db.session.commit()
+    return result
+
+
+def _foreign_form(tenant) -> dict:
+    """Form fields naming another tenant's objects, as a hostile user would put them in any form."""
+    lead = factories.make_lead(tenant)
+    sequence = factories.make_sequence(
+        tenant, status="active", steps=[{"channel": "email", "template_id": "intro"}]
+    )
+    return {
+        "lead_id": str(lead.id),
+        "lead_ids": [str(lead.id), str(factories.make_lead(tenant).id)],
+        "sequence_id": str(sequence.id),
+        "step_id": str(sequence.steps[0].id),
+        "order": str(sequence.steps[0].id),
+        "owner_id": str(factories.make_user(tenant, "rep").id),
+        "user_id": str(factories.make_user(tenant, "rep").id),
+        "template_id": "intro",
+        "subject": "Hi {{ lead.first_name }}",
+        "body": "Hi",
+        "scope": "selected",
+    }
 
 
 def test_every_view_declares_who_may_open_it(app):
@@ -57,22 +184,112 @@ def test_every_view_declares_who_may_open_it(app):
     assert undeclared == []
 
 
+def test_the_tenant_walk_covers_the_whole_url_map(app):
+    uncovered, unknown_args = [], []
+    for rule, method in _routes(app):
+        if _id_args(rule):
+            unknown_args += [f"{rule.rule}: {a}" for a in _id_args(rule) if a not in FOREIGN_FACTORIES]
+        elif rule.endpoint not in ID_FREE:
+            uncovered.append(f"{method} {rule.rule} ({rule.endpoint})")
+        unknown_args += [
+            f"{rule.rule}: {a}" for a in rule.arguments if not a.endswith("_id") and a not in OTHER_ARGS
+        ]
+    assert uncovered == [], "add these to ID_FREE with the reason they hold no other tenant's data"
+    assert unknown_args == [], "add a factory to FOREIGN_FACTORIES (or a value to OTHER_ARGS)"
+    stale = set(ID_FREE) - {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert stale == set(), "these ID_FREE entries name routes that no longer exist"
+    assert all(reason.strip() for reason in ID_FREE.values())
+
+
 def test_every_route_with_an_id_of_another_tenant_answers_404(app, login_as, other_tenant):
     client = login_as("admin")
+    form = _foreign_form(other_tenant)
     checked = 0
-    for rule, id_args in _id_routes(app):
-        values = {}
-        for arg in id_args:
-            assert arg in FOREIGN_FACTORIES, f"{rule.rule}: add a factory for {arg} to FOREIGN_FACTORIES"
-            values[arg] = str(FOREIGN_FACTORIES[arg](other_tenant).id)
-        url = rule.rule
-        for arg, value in values.items():
-            url = re.sub(rf"<(?:[^:<>]+:)?{arg}>", value, url)
-        for method in sorted(rule.methods & {"GET", "POST"}):
-            response = client.get(url) if method == "GET" else client.post(url, {})
+    for rule, method in _routes(app):
+        if not _id_args(rule):
+            continue
+        url = _url(rule, other_tenant)
+        before = _fingerprint(other_tenant.id)
+        for headers in ({}, {"HX-Request": "true"}):
+            if method == "GET":
+                response = client.get(url, headers=headers)
+            else:
+                response = client.post(url, form, headers=headers)
             assert response.status_code == 404, f"{method} {rule.rule} answered {response.status_code}"
             checked += 1
-    assert checked >= 2  # at least the lead page's GET and POST
+        assert _fingerprint(other_tenant.id) == before, f"{method} {rule.rule} changed the other tenant"
+    assert checked >= 40
+
+
+def test_forms_naming_another_tenants_objects_change_nothing_of_it(app, login_as, tenant, other_tenant):
+    """Every POST, on the user's own objects, with every id field of the form pointing into tenant B."""
+    client = login_as("admin")
+    skip = {"auth.logout", "auth.login", "api.receive_event", "unsubscribe.unsubscribe", "static"}
+    posts = [rule for rule, method in _routes(app) if method == "POST" and rule.endpoint not in skip]
+    form = _foreign_form(other_tenant)
+    before = _fingerprint(other_tenant.id)
+    for rule in posts:
+        response = client.post(_url(rule, tenant), form)
+        assert response.status_code < 500, f"POST {rule.rule} answered {response.status_code}"
+        assert response.status_code != 200 or "Another tenant" not in response.get_data(as_text=True)
+    assert _fingerprint(other_tenant.id) == before
+
+
+def test_id_free_pages_show_nothing_of_another_tenant(app, login_as, tenant, other_tenant):
+    marker = "Zyxwv"
+    lead = factories.make_lead(
+        other_tenant, first_name=marker, last_name=marker, company=marker, segment=marker
+    )
+    factories.make_sequence(
+        other_tenant, name=f"{marker} sequence", status="active", steps=[{"channel": "task"}]
+    )
+    factories.make_template(other_tenant, key="zyx", name=f"{marker} template", subject=marker, body=marker)
+    factories.make_user(other_tenant, "rep", name=f"{marker} User")
+    factories.make_reply(lead)
+    client = login_as("admin")
+    pages = 0
+    for rule, method in _routes(app):
+        if method != "GET" or rule.arguments:
+            continue
+        response = client.get(rule.rule)
+        assert response.status_code < 500
+        assert marker not in response.get_data(as_text=True), f"GET {rule.rule} shows another tenant's data"
+        pages += 1
+    assert pages >= 6
+
+
+@pytest.mark.parametrize("role", ["admin", "marketer", "rep", "manager"])
+def test_each_role_opens_exactly_what_it_is_allowed(app, login_as, tenant, role):
+    client = login_as(role)
+    wrong = []
+    for rule, method in _routes(app):
+        if rule.endpoint in ("auth.logout", "static"):
+            continue
+        with app.test_request_context():
+            roles = allowed_roles(rule.endpoint)
+        roles = METHOD_ROLES.get((rule.endpoint, method), roles)
+        url = _url(rule, tenant)
+        response = client.get(url) if method == "GET" else client.post(url, {})
+        expected_403 = roles is not None and role not in roles
+        if (response.status_code == 403) != expected_403 or response.status_code >= 500:
+            wrong.append(f"{method} {rule.rule}: {response.status_code}")
+    assert wrong == [], f"{role}: {wrong}"
+    assert client.post("/logout").status_code == 302
+    assert "/login" in client.get("/").headers["Location"]
+
+
+def test_every_page_but_the_public_ones_needs_sign_in(app, web, tenant):
+    for rule, method in _routes(app):
+        if rule.endpoint == "static":
+            continue
+        with app.test_request_context():
+            roles = allowed_roles(rule.endpoint)
+        url = _url(rule, tenant)
+        response = web.get(url) if method == "GET" else web.post(url, {})
+        if roles is None:
+            assert response.status_code < 500 and "/login" not in response.headers.get("Location", "")
+        else:
+            assert response.status_code == 302 and "/login" in response.headers["Location"], f"{method} {url}"
 
 
 def test_anonymous_visitors_are_sent_to_sign_in(web):
