@@ -40,6 +40,10 @@ ID_FREE = {
     "auth.login": "the sign-in form",
     "auth.logout": "ends the caller's own session",
     "dashboard.index": "the signed-in user's own tenant, read through tenancy.scoped",
+    "overview.index": "own tenant's figures through tenancy; engine health (queue depth, failed jobs) is"
+    " engine-wide by nature and shows counts only",
+    "overview.retry_failed_jobs": "admins only; re-queues failed engine jobs, which carry ids only and"
+    " re-check every row they touch (engine-wide, no tenant data shown or changed directly)",
     "leads.index": "lists the user's tenant only (the id-free pages check below looks for the other tenant)",
     "enrollments.bulk_enroll": "lead and sequence ids come in the form: the form walk below sends foreign ones",
     "lead_imports.upload": "creates an import in the user's tenant; lists the user's own imports",
