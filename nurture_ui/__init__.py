@@ -59,9 +59,12 @@ def _register_blueprints(app: Flask) -> None:
         lead_imports,
         lead_signals,
         leads,
+        overview,
+        performance,
         sequences,
         steps,
         team,
+        timelines,
         unsubscribe,
     )
 
@@ -80,6 +83,9 @@ def _register_blueprints(app: Flask) -> None:
         lead_imports,
         lead_signals,
         api_events,
+        timelines,
+        performance,
+        overview,
     ):
         app.register_blueprint(module.bp)
 
@@ -87,7 +93,7 @@ def _register_blueprints(app: Flask) -> None:
 def _register_hooks(app: Flask) -> None:
     from nurture_ui.models import User
     from nurture_ui.tenancy import parse_id
-    from nurture_ui.web.access import enforce_access, navigation_for
+    from nurture_ui.web.access import can_open, enforce_access, navigation_for
 
     @login_manager.user_loader
     def load_user(user_id: str):
@@ -101,8 +107,8 @@ def _register_hooks(app: Flask) -> None:
         from flask_login import current_user
 
         if current_user.is_authenticated:
-            return {"navigation": navigation_for(current_user.role)}
-        return {"navigation": []}
+            return {"navigation": navigation_for(current_user.role), "can_open": can_open}
+        return {"navigation": [], "can_open": can_open}
 
     @app.after_request
     def security_headers(response):

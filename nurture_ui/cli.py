@@ -30,9 +30,10 @@ def init_db_command():
 @nurture_cli.command("seed-demo")
 @click.option("--leads", "lead_count", default=300, show_default=True, help="How many demo leads.")
 @click.option("--if-empty", is_flag=True, help="Do nothing when any tenant exists already.")
-def seed_demo_command(lead_count: int, if_empty: bool):
+@click.option("--history", is_flag=True, help="Replay two and a half weeks of the engine so pages have content.")
+def seed_demo_command(lead_count: int, if_empty: bool, history: bool):
     """Create the demo tenant, one user per role, leads, templates and two sequences."""
-    from nurture_ui.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
+    from nurture_ui.demo import DEMO_PASSWORD, DEMO_USERS, replay_history, seed_demo
 
     if db.session.scalar(sa.select(Tenant.id).where(Tenant.slug == "demo")):
         click.echo("The demo tenant exists already; nothing to do.")
@@ -40,7 +41,9 @@ def seed_demo_command(lead_count: int, if_empty: bool):
     if if_empty and db.session.scalar(sa.select(Tenant.id).limit(1)):
         click.echo("The database has data already; not seeding.")
         return
-    seed_demo(lead_count)
+    tenant = seed_demo(lead_count)
+    if history:
+        replay_history(tenant)
     click.echo(f"Demo tenant created with {lead_count} leads. Logins (password {DEMO_PASSWORD!r}):")
     for role, email, _name in DEMO_USERS:
         click.echo(f"  {role:<9} {email}")

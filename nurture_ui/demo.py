@@ -264,3 +264,65 @@ def seed_demo(lead_count: int = 300) -> Tenant:
     db.session.add_all([warm, webinar])
     db.session.commit()
     return tenant
+
+
+# Replies some demo leads send while the history replays: (day, text). The classifier reads them.
+DEMO_REPLIES = (
+    (2.5, "Thanks for reaching out! Yes, this is interesting — could we book a call next Tuesday?"),
+    (3.2, "I am out of the office until next Monday with limited access to email."),
+    (4.1, "Not interested at the moment, thanks."),
+    (5.6, "Please remove me from your mailing list."),
+    (6.3, "Sounds good, send me some times for a demo."),
+)
+
+
+def replay_history(tenant: Tenant, days: int = 17) -> None:
+    """Give the demo a past: enroll the warm leads ``days`` ago and run the engine hour by hour up to now,
+    with a few replies along the way, so timelines, the inbox, the task queue and the figures have content.
+
+    Emails are queued, not sent, while replaying; the running worker sends them to the capture server.
+    """
+    import sqlalchemy as sa
+
+    from nurture_ui import signals
+    from nurture_ui.engine.replay import run_due
+    from nurture_ui.engine.transitions import complete_task
+    from nurture_ui.enrollment import auto_enroll
+    from nurture_ui.models import Enrollment, Task
+
+    rng = random.Random(7)
+
+    now = clock.now()
+    start = (now - timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
+    with clock.frozen_at(start):
+        auto_enroll(now=start, tenant_id=tenant.id)
+    enrolled = list(
+        db.session.scalars(
+            sa.select(Enrollment.lead_id).where(Enrollment.tenant_id == tenant.id).order_by(Enrollment.id)
+        )
+    )
+    pending = [
+        (start + timedelta(days=day), lead_id, text)
+        for (day, text), lead_id in zip(DEMO_REPLIES, enrolled[:: max(1, len(enrolled) // 8)], strict=False)
+    ]
+    instant = start
+    while instant <= now:
+        run_due(instant, send=False)
+        with clock.frozen_at(instant):
+            for when, lead_id, text in [p for p in pending if p[0] <= instant]:
+                signals.record_reply(db.session.get(Lead, lead_id), text, received_at=when)
+                pending.remove((when, lead_id, text))
+            db.session.commit()
+            if instant.hour == 15 and instant < now - timedelta(days=1):
+                # Reps work their call list in the afternoon: most calls get made, some wait.
+                open_tasks = db.session.execute(
+                    sa.select(Task.id, Task.assignee_id).where(
+                        Task.tenant_id == tenant.id, Task.status == "open", Task.due_at <= instant
+                    )
+                ).all()
+                for task_id, assignee_id in open_tasks:
+                    if rng.random() < 0.7:
+                        outcome = rng.choice(("connected", "voicemail", "no_answer", "voicemail"))
+                        complete_task(task_id, user_id=assignee_id, now=instant, outcome=outcome)
+        instant += timedelta(hours=1)
+    run_due(now, send=False)

@@ -62,9 +62,11 @@ def _job_context(now_iso: str | None) -> Iterator[datetime | None]:
 def dispatch_due_job(now_iso: str | None = None) -> dict:
     """The scheduler's tick: claim due enrollments and enqueue their executor jobs."""
     from nurture_ui.engine.dispatcher import dispatch_due
+    from nurture_ui.engine.heartbeat import record_dispatch
 
     with _job_context(now_iso) as now:
         report = dispatch_due(now)
+        record_dispatch(report.claimed)
         return {
             "claimed": report.claimed,
             "batches": len(report.batches),

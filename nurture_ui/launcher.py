@@ -34,7 +34,7 @@ def _free_port(preferred: int) -> int:
 def _prepare_database() -> None:
     from nurture_ui import create_app
     from nurture_ui.cli import upgrade_database
-    from nurture_ui.demo import seed_demo
+    from nurture_ui.demo import replay_history, seed_demo
     from nurture_ui.extensions import db
     from nurture_ui.models import Tenant
 
@@ -42,8 +42,8 @@ def _prepare_database() -> None:
     with app.app_context():
         upgrade_database()
         if db.session.query(Tenant.id).first() is None:
-            print("Seeding the demo tenant…", flush=True)
-            seed_demo()
+            print("Seeding the demo tenant and replaying two and a half weeks of its history…", flush=True)
+            replay_history(seed_demo())
         db.engine.dispose()
 
 

@@ -43,6 +43,7 @@ def exit_enrollment(
     enrollment.next_step_on = None
     enrollment.lease_until = None
     enrollment.resume_on = None
+    enrollment.pause_reason = None
     db.session.execute(
         sa.update(OutboundMessage)
         .where(

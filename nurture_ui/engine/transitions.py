@@ -509,7 +509,8 @@ def unsubscribe_lead(lead_id: uuid.UUID, *, now: datetime, source: str = "link")
     is cancelled) as one committed unit. Idempotent. Returns how many enrollments it ended."""
     from nurture_ui import signals
 
-    lead = db.session.get(Lead, lead_id, with_for_update=True)
+    # Lock the lead row only (its owner is eager-joined, and PostgreSQL cannot lock an outer join's side).
+    lead = db.session.scalar(sa.select(Lead).where(Lead.id == lead_id).with_for_update(of=Lead))
     if lead is None:
         raise TransitionRefused("no such lead")
     ended = signals.unsubscribe(lead, source=source, now=now)

@@ -20,6 +20,9 @@ NURTURE_ACTIVITY_TYPES = (
 )
 
 
+_STEP_RUN = sa.text("type = 'nurture_step_executed'")
+
+
 class Activity(IdMixin, TenantMixin, db.Model):
     """One line of the trace. Written in the same transaction as the change it records; never updated."""
 
@@ -29,6 +32,15 @@ class Activity(IdMixin, TenantMixin, db.Model):
         sa.Index("ix_activities_lead_time", "lead_id", "occurred_at"),
         sa.Index("ix_activities_sequence_type_time", "sequence_id", "type", "occurred_at"),
         sa.Index("ix_activities_tenant_time", "tenant_id", "occurred_at"),
+        # The steps that ran, per sequence (performance figures): on PostgreSQL an index-only scan.
+        sa.Index(
+            "ix_activities_step_runs",
+            "sequence_id",
+            "occurred_at",
+            postgresql_include=["enrollment_id", "data"],
+            postgresql_where=_STEP_RUN,
+            sqlite_where=_STEP_RUN,
+        ),
     )
 
     type: Mapped[str] = mapped_column(sa.String(64), nullable=False)
@@ -44,6 +56,13 @@ class Activity(IdMixin, TenantMixin, db.Model):
         sa.Uuid, sa.ForeignKey("users.id", ondelete="SET NULL")
     )
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    # Insertion order, filled by the database (a sequence on PostgreSQL, the rowid on SQLite; migration
+    # 0004): activities of one transaction share ``occurred_at``, and this keeps them in the order written.
+    seq: Mapped[int | None] = mapped_column(sa.BigInteger, server_default=sa.FetchedValue())
     data: Mapped[dict] = mapped_column(JSONType, nullable=False, default=dict)
 
     actor = relationship("User")
+
+
+# The order a timeline reads activities in: time, then the order they were written.
+TIMELINE_ORDER = (Activity.occurred_at, Activity.seq)

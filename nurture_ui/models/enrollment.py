@@ -30,6 +30,8 @@ class Enrollment(IdMixin, TenantMixin, TimestampMixin, db.Model):
         ),
         sa.Index("ix_enrollments_sequence_status", "sequence_id", "status"),
         sa.Index("ix_enrollments_lead_sequence", "lead_id", "sequence_id"),
+        # A sequence's cohort for its performance figures: enrollments started in a date range.
+        sa.Index("ix_enrollments_sequence_enrolled_on", "sequence_id", "enrolled_on"),
     )
 
     lead_id: Mapped[uuid.UUID] = mapped_column(

@@ -33,6 +33,8 @@ class OutboundMessage(IdMixin, TenantMixin, TimestampMixin, db.Model):
         sa.Index("ix_messages_tenant_status", "tenant_id", "status"),
         # The dispatcher's outbox sweeps: queued messages whose job was lost, messages stuck in sending.
         sa.Index("ix_messages_status_updated_at", "status", "updated_at"),
+        # Per-step figures of a sequence's performance.
+        sa.Index("ix_messages_sequence_step", "sequence_id", "step_order"),
     )
 
     enrollment_id: Mapped[uuid.UUID] = mapped_column(

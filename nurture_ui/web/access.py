@@ -85,6 +85,14 @@ NAVIGATION = (
 )
 
 
+def can_open(endpoint: str) -> bool:
+    """Whether the signed-in person may open ``endpoint`` (templates use it to show a link or not)."""
+    if endpoint not in current_app.view_functions:
+        return False
+    roles = allowed_roles(endpoint)
+    return roles is None or (current_user.is_authenticated and current_user.role in roles)
+
+
 def navigation_for(role: str) -> list[NavItem]:
     items = []
     for item in NAVIGATION:

@@ -3,16 +3,16 @@ pausing, resuming and unenrolling an enrollment."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from nurture_ui import lifecycle
+from nurture_ui import clock, lifecycle
 from nurture_ui.bulk import MAX_SELECTED, bulk_job_status, start_bulk_enrollment
 from nurture_ui.enrollment import EnrollmentRefused, active_sequences, eligibility, enroll
 from nurture_ui.extensions import db
-from nurture_ui.models import Activity, Enrollment, Lead, Sequence, SequenceStep
+from nurture_ui.models import Enrollment, Lead, Sequence
 from nurture_ui.tenancy import get_or_404, parse_id
+from nurture_ui.timeline import enrollment_timeline
 from nurture_ui.web.access import ALL_ROLES, allow
 from nurture_ui.web.leads import filters_from
 
@@ -74,20 +74,16 @@ def enroll_lead(lead_id):
 @bp.route("/enrollments/<enrollment_id>")
 @allow(*ALL_ROLES)
 def detail(enrollment_id):
+    """The enrollment's timeline: what happened, then the planned steps. An htmx request (the page polling
+    itself while the enrollment is live) gets only the timeline partial."""
     enrollment = get_or_404(Enrollment, enrollment_id)
-    steps = db.session.scalars(
-        sa.select(SequenceStep)
-        .where(SequenceStep.sequence_id == enrollment.sequence_id)
-        .order_by(SequenceStep.step_order)
-    ).all()
-    activities = db.session.scalars(
-        sa.select(Activity)
-        .where(Activity.enrollment_id == enrollment.id)
-        .order_by(Activity.occurred_at, Activity.id)
-    ).all()
-    return render_template(
-        "enrollments/detail.html", enrollment=enrollment, steps=steps, activities=activities
+    context = dict(
+        timeline=enrollment_timeline(enrollment, clock.now()),
+        poll_seconds=current_app.config.get("TIMELINE_POLL_SECONDS", 5),
     )
+    if request.htmx:
+        return render_template("enrollments/_partials/timeline.html", **context)
+    return render_template("enrollments/detail.html", enrollment=enrollment, **context)
 
 
 def _back(enrollment: Enrollment):

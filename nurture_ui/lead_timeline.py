@@ -1,0 +1,198 @@
+"""A lead's whole history on one time axis: its enrollments, the emails to it, its replies and its tasks.
+
+Read straight from those tables (each through an index on the lead), newest first, with the lanes of a
+chart that puts them side by side in time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+
+from nurture_ui import reasons
+from nurture_ui.charts import Lane, Point, Span
+from nurture_ui.extensions import db
+from nurture_ui.models import Enrollment, Lead, LeadReply, OutboundMessage, Task
+
+# Enough for any real lead's page; a lead with more shows its latest.
+LIMIT_PER_KIND = 200
+
+MESSAGE_TONES = {
+    "sent": "ok",
+    "failed": "bad",
+    "unknown": "bad",
+    "rejected": "muted",
+    "cancelled": "muted",
+    "pending_approval": "warn",
+}
+MESSAGE_WORDS = {
+    "pending_approval": "waiting for approval",
+    "approved": "approved",
+    "rejected": "rejected",
+    "queued": "queued to send",
+    "sending": "sending",
+    "sent": "sent",
+    "failed": "failed",
+    "unknown": "may not have gone out",
+    "cancelled": "cancelled",
+}
+ENROLLMENT_TONES = {"active": "accent", "paused": "warn", "completed": "ok", "exited": "bad"}
+
+
+@dataclass
+class Item:
+    at: datetime
+    kind: str  # enrollment, email, reply, task
+    title: str
+    detail: str
+    tone: str
+    enrollment_id: object = None
+
+
+@dataclass
+class LeadTimeline:
+    lead: Lead
+    items: list[Item]
+    lanes: list[Lane]
+    start: datetime
+    end: datetime
+
+
+def lead_timeline(lead: Lead, now: datetime) -> LeadTimeline:
+    """Every enrollment, email, reply and task of ``lead``, newest first, and the chart lanes for them."""
+    session = db.session
+    enrollments = list(
+        session.scalars(
+            sa.select(Enrollment)
+            .where(Enrollment.lead_id == lead.id)
+            .options(selectinload(Enrollment.sequence))
+            .order_by(Enrollment.enrolled_on.desc())
+            .limit(LIMIT_PER_KIND)
+        )
+    )
+    messages = list(
+        session.scalars(
+            sa.select(OutboundMessage)
+            .where(OutboundMessage.lead_id == lead.id)
+            .order_by(OutboundMessage.created_at.desc())
+            .limit(LIMIT_PER_KIND)
+        )
+    )
+    replies = list(
+        session.scalars(
+            sa.select(LeadReply)
+            .where(LeadReply.lead_id == lead.id)
+            .order_by(LeadReply.received_at.desc())
+            .limit(LIMIT_PER_KIND)
+        )
+    )
+    tasks = list(
+        session.scalars(
+            sa.select(Task)
+            .where(Task.lead_id == lead.id)
+            .options(selectinload(Task.assignee))
+            .order_by(Task.created_at.desc())
+            .limit(LIMIT_PER_KIND)
+        )
+    )
+    names = {e.sequence_id: e.sequence.name for e in enrollments}
+
+    items: list[Item] = []
+    lanes: list[Lane] = []
+    for e in enrollments:
+        name = e.sequence.name
+        items.append(Item(e.enrolled_on, "enrollment", f"Enrolled in “{name}”", "", "accent", e.id))
+        if e.ended_on:
+            if e.status == "exited":
+                title, detail = f"Left “{name}”", reasons.exit_reason(e.exit_reason)
+            else:
+                title, detail = f"Completed “{name}”", "Every step ran."
+            items.append(Item(e.ended_on, "enrollment", title, detail, ENROLLMENT_TONES[e.status], e.id))
+        state = e.status if not e.exit_reason else f"exited: {reasons.exit_reason(e.exit_reason).lower()}"
+        lanes.append(
+            Lane(
+                label=name,
+                spans=[
+                    Span(
+                        e.enrolled_on,
+                        e.ended_on or now,
+                        ENROLLMENT_TONES.get(e.status, "accent"),
+                        f"{name}: {e.enrolled_on:%b %-d} – {e.ended_on or now:%b %-d} ({state})",
+                    )
+                ],
+            )
+        )
+    email_lane = Lane("Emails")
+    for m in messages:
+        at = m.sent_at or m.created_at
+        words = MESSAGE_WORDS.get(m.status, m.status)
+        title = f"Email {words}: “{m.subject}”"
+        sequence = names.get(m.sequence_id)
+        detail = f"Step {m.step_order}" + (f" of “{sequence}”" if sequence else "")
+        if m.error and m.status in ("failed", "unknown"):
+            detail += f". {m.error}"
+        tone = MESSAGE_TONES.get(m.status, "accent")
+        items.append(Item(at, "email", title, detail, tone, m.enrollment_id))
+        email_lane.points.append(Point(at, tone, f"{at:%b %-d %H:%M} · {title}"))
+    reply_lane = Lane("Replies")
+    for r in replies:
+        sentiment = r.sentiment.replace("_", " ")
+        tone = {"positive": "ok", "negative": "bad", "unsubscribe": "bad", "out_of_office": "warn"}.get(
+            r.sentiment, "accent"
+        )
+        excerpt = (r.body_excerpt or "").strip().replace("\n", " ")
+        items.append(
+            Item(
+                r.received_at,
+                "reply",
+                f"Replied ({sentiment})",
+                (excerpt[:160] + "…") if len(excerpt) > 160 else excerpt,
+                tone,
+            )
+        )
+        reply_lane.points.append(
+            Point(r.received_at, tone, f"{r.received_at:%b %-d %H:%M} · reply, {sentiment}")
+        )
+    task_lane = Lane("Tasks")
+    for t in tasks:
+        who = t.assignee.name if t.assignee else "nobody"
+        kind = "Call" if t.kind == "call_reminder" else "Task"
+        items.append(
+            Item(
+                t.created_at,
+                "task",
+                f"{kind} for {who}: “{t.title}”",
+                f"Due {t.due_at:%b %-d %H:%M}",
+                "warn" if t.status == "open" else "muted",
+                t.enrollment_id,
+            )
+        )
+        task_lane.points.append(
+            Point(t.created_at, "warn", f"{t.created_at:%b %-d} · {kind.lower()}: {t.title}")
+        )
+        if t.completed_at:
+            outcome = f" ({t.outcome.replace('_', ' ')})" if t.outcome else ""
+            items.append(
+                Item(
+                    t.completed_at,
+                    "task",
+                    f"{kind} {t.status}{outcome}: “{t.title}”",
+                    "",
+                    "ok",
+                    t.enrollment_id,
+                )
+            )
+            task_lane.points.append(
+                Point(t.completed_at, "ok", f"{t.completed_at:%b %-d} · {t.status}: {t.title}")
+            )
+    lanes.reverse()  # oldest enrollment on top
+    lanes.extend(lane for lane in (email_lane, reply_lane, task_lane) if lane.points)
+    items.sort(key=lambda i: i.at, reverse=True)
+    start = min((i.at for i in items), default=now - timedelta(days=7))
+    end = max([now, *(i.at for i in items)])
+    if end - start < timedelta(days=1):
+        start = end - timedelta(days=1)
+    return LeadTimeline(lead=lead, items=items, lanes=lanes, start=start, end=end)

@@ -1,0 +1,177 @@
+"""The manager's overview: what is waiting on people, and whether the engine is well.
+
+Every figure is one aggregate query over an index (drafts by tenant and status, tasks by tenant, status and
+due date, messages by tenant and status); the oldest item per rep comes from a window function, not from
+loading the rows. The engine's health reads the RQ queue and the dispatcher's heartbeat from Redis.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from redis.exceptions import RedisError
+
+from nurture_ui.engine.heartbeat import Heartbeat, last_dispatch
+from nurture_ui.extensions import db, get_queue
+from nurture_ui.models import Lead, OutboundMessage, Sequence, Task, User
+from nurture_ui.reports import DateRange, Headline, headlines
+
+PROBLEM_STATUSES = ("unknown", "failed")
+PROBLEMS_SHOWN = 10
+
+
+@dataclass
+class Backlog:
+    """Work waiting on one rep (``user`` None: leads nobody owns), and its oldest item."""
+
+    user: User | None
+    count: int
+    oldest_at: datetime
+    oldest_id: uuid.UUID
+    oldest_enrollment_id: uuid.UUID | None
+    oldest_lead_id: uuid.UUID
+
+
+@dataclass
+class EngineHealth:
+    reachable: bool
+    queued_jobs: int = 0
+    running_jobs: int = 0
+    failed_jobs: int = 0
+    workers: int = 0
+    last_dispatch: Heartbeat | None = None
+
+
+def _users(ids) -> dict[uuid.UUID, User]:
+    ids = {i for i in ids if i}
+    if not ids:
+        return {}
+    return {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(ids)))}
+
+
+def _oldest_per_person(person, when, stmt_from, where) -> list[tuple]:
+    """(person, count, oldest time, oldest row's columns…) per person, oldest backlog first."""
+    ranked = (
+        sa.select(
+            person.label("person"),
+            when.label("at"),
+            *stmt_from,
+            sa.func.row_number().over(partition_by=person, order_by=(when, stmt_from[0])).label("rn"),
+            sa.func.count().over(partition_by=person).label("n"),
+        )
+        .where(*where)
+        .subquery()
+    )
+    return db.session.execute(sa.select(ranked).where(ranked.c.rn == 1).order_by(ranked.c.at)).all()
+
+
+def approval_backlog(tenant_id: uuid.UUID) -> list[Backlog]:
+    """Drafts waiting for approval per rep (the owner of the lead), with the oldest draft of each."""
+    m = OutboundMessage
+    rows = _oldest_per_person(
+        Lead.owner_id,
+        m.created_at,
+        [m.id.label("item_id"), m.enrollment_id.label("enrollment_id"), m.lead_id.label("lead_id")],
+        [m.tenant_id == tenant_id, m.status == "pending_approval", Lead.id == m.lead_id],
+    )
+    users = _users(r.person for r in rows)
+    return [Backlog(users.get(r.person), int(r.n), r.at, r.item_id, r.enrollment_id, r.lead_id) for r in rows]
+
+
+def overdue_tasks(tenant_id: uuid.UUID, now: datetime) -> list[Backlog]:
+    """Open tasks past their due time per assignee, with the most overdue task of each."""
+    rows = _oldest_per_person(
+        Task.assignee_id,
+        Task.due_at,
+        [Task.id.label("item_id"), Task.enrollment_id.label("enrollment_id"), Task.lead_id.label("lead_id")],
+        [Task.tenant_id == tenant_id, Task.status == "open", Task.due_at < now],
+    )
+    users = _users(r.person for r in rows)
+    return [
+        Backlog(users.get(r.person), int(r.n), _aware(r.at), r.item_id, r.enrollment_id, r.lead_id)
+        for r in rows
+    ]
+
+
+def _aware(value):
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def message_problems(tenant_id: uuid.UUID) -> tuple[dict[str, int], list[OutboundMessage]]:
+    """How many messages are ``unknown`` or ``failed``, and the latest of them to look at."""
+    m = OutboundMessage
+    counts = dict.fromkeys(PROBLEM_STATUSES, 0)
+    for status, count in db.session.execute(
+        sa.select(m.status, sa.func.count())
+        .where(m.tenant_id == tenant_id, m.status.in_(PROBLEM_STATUSES))
+        .group_by(m.status)
+    ).all():
+        counts[status] = int(count)
+    latest = list(
+        db.session.scalars(
+            sa.select(m)
+            .where(m.tenant_id == tenant_id, m.status.in_(PROBLEM_STATUSES))
+            .order_by(m.updated_at.desc())
+            .limit(PROBLEMS_SHOWN)
+        )
+    )
+    if latest:  # the names shown beside them, in one query
+        lead_ids = {x.lead_id for x in latest}
+        list(db.session.scalars(sa.select(Lead).where(Lead.id.in_(lead_ids))))
+    return counts, latest
+
+
+def engine_health() -> EngineHealth:
+    """The RQ queue's depth, jobs running and failed, workers listening, and the last dispatcher tick."""
+    from rq import Worker
+    from rq.registry import FailedJobRegistry, StartedJobRegistry
+
+    try:
+        queue = get_queue()
+        return EngineHealth(
+            reachable=True,
+            queued_jobs=queue.count,
+            running_jobs=StartedJobRegistry(queue=queue).count,
+            failed_jobs=FailedJobRegistry(queue=queue).count,
+            workers=Worker.count(connection=queue.connection, queue=queue),
+            last_dispatch=last_dispatch(),
+        )
+    except (RedisError, OSError):
+        return EngineHealth(reachable=False)
+
+
+def retry_failed_jobs() -> int:
+    """Put every failed job back on the queue (jobs take ids and re-check the rows, so a retry is safe)."""
+    from rq.registry import FailedJobRegistry
+
+    registry = FailedJobRegistry(queue=get_queue())
+    retried = 0
+    for job_id in registry.get_job_ids():
+        try:
+            registry.requeue(job_id)
+            retried += 1
+        except Exception:  # a job whose data expired cannot be requeued; skip it  # noqa: BLE001
+            registry.remove(job_id)
+    return retried
+
+
+@dataclass
+class SequenceRow:
+    sequence: Sequence
+    headline: Headline
+
+
+def sequence_rows(tenant_id: uuid.UUID, span: DateRange, now: datetime) -> list[SequenceRow]:
+    """Every sequence of the tenant (archived last) with its cohort's headline figures."""
+    sequences = db.session.scalars(
+        sa.select(Sequence)
+        .where(Sequence.tenant_id == tenant_id)
+        .order_by(sa.case((Sequence.status == "archived", 1), else_=0), Sequence.name)
+    ).all()
+    figures = headlines(tenant_id, span, now)
+    return [SequenceRow(s, figures.get(s.id, Headline())) for s in sequences]
