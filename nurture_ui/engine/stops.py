@@ -25,19 +25,6 @@ EXIT_REASONS = (
     "sequence_archived",
 )
 
-# What each stop says about the lead, for a sentence like "Ada Lovelace converted."
-STOP_EXPLANATIONS = {
-    "do_not_contact": "is marked do not contact",
-    "unsubscribed": "unsubscribed",
-    "undeliverable": "has an address that bounced",
-    "converted": "converted",
-    "disqualified": "was disqualified",
-    "positive_reply": "replied positively",
-    "replied": "replied",
-    "inactive": "has been inactive too long",
-    "sequence_archived": "is in a sequence that was archived",
-}
-
 
 def exit_reason(lead, sequence, *, enrolled_on: datetime, replies: Iterable, now: datetime) -> str | None:
     """The reason the enrollment of ``lead`` in ``sequence`` must exit now, or None to go on.

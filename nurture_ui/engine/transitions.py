@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from nurture_ui import activity
+from nurture_ui import activity, reasons
 from nurture_ui.engine.schedule import (
     SendWindow,
     is_within_window,
@@ -23,7 +23,6 @@ from nurture_ui.engine.schedule import (
     step_due_at,
     zone_for,
 )
-from nurture_ui.engine.stops import STOP_EXPLANATIONS
 from nurture_ui.extensions import db
 from nurture_ui.lifecycle import exit_enrollment
 from nurture_ui.models import Enrollment, Lead, LeadReply, OutboundMessage, Sequence, Task, Tenant
@@ -303,8 +302,7 @@ def approve_message(
             exit_in_session(enrollment, reason=reason, now=now, actor_id=reviewer_id)
             db.session.commit()
             raise ReviewRefused(
-                f"Not sent: {lead.name} {STOP_EXPLANATIONS.get(reason, reason.replace('_', ' '))}. "
-                "Their enrollment has ended.",
+                f"Not sent to {lead.name}: {reasons.exit_reason(reason).lower()}, so the enrollment has ended.",
                 code="stopped",
             )
     reply = None if despite_reply else _reply_since(lead, message.created_at, now)

@@ -169,10 +169,7 @@ def test_approving_for_a_lead_that_converted_meanwhile_is_refused_and_the_enroll
     with pytest.raises(ReviewRefused) as refused:
         approve_message(draft.id, reviewer_id=reviewer.id, now=clock.now())
     assert refused.value.code == "stopped"
-    assert (
-        str(refused.value)
-        == "Not sent: Ada Lead" + lead.last_name[4:] + " converted. Their enrollment has ended."
-    )
+    assert str(refused.value) == f"Not sent to {lead.name}: the lead converted, so the enrollment has ended."
     enrollment = refreshed(enrollment)
     assert (enrollment.status, enrollment.exit_reason) == ("exited", "converted")
     assert refreshed(draft).status == "cancelled"
@@ -190,7 +187,7 @@ def test_approving_for_a_lead_that_may_no_longer_be_mailed_is_refused(
     for key, value in change.items():
         setattr(enrollment.lead, key, value)
     db.session.commit()
-    with pytest.raises(ReviewRefused, match="Their enrollment has ended"):
+    with pytest.raises(ReviewRefused, match="so the enrollment has ended"):
         approve_message(draft.id, reviewer_id=None, now=clock.now(), enqueue_send=False)
     assert refreshed(enrollment).status == "exited"
 
