@@ -214,13 +214,14 @@ def _lock_draft(message_id: uuid.UUID) -> tuple[OutboundMessage, Enrollment, Lea
     locked = lock_enrollment(message.enrollment_id)
     db.session.refresh(message)
     if message.status != "pending_approval" or locked is None:
-        reason = _already_reviewed(message)
+        reason = already_reviewed(message)
         db.session.rollback()
         raise ReviewRefused(reason, code="reviewed")
     return message, *locked
 
 
-def _already_reviewed(message: OutboundMessage) -> str:
+def already_reviewed(message: OutboundMessage) -> str:
+    """Who handled a draft that no longer waits for review, and how ("Already approved by Rita at 10:04…")."""
     from nurture_ui.models import User
 
     reviewer = db.session.get(User, message.reviewer_id) if message.reviewer_id else None

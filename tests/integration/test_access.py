@@ -22,6 +22,8 @@ FOREIGN_FACTORIES = {
     "job_id": lambda t: _foreign_bulk_job(t),
     "reply_id": lambda t: factories.make_reply(factories.make_lead(t)),
     "import_id": lambda t: factories.make_lead_import(t),
+    "message_id": lambda t: factories.make_draft(t),
+    "task_id": lambda t: factories.make_task(t),
 }
 
 
