@@ -133,12 +133,21 @@ def task_contexts(tasks: list[Task]) -> dict[uuid.UUID, TaskContext]:
     lead_ids = {t.lead_id for t in tasks}
     last_emails: dict[uuid.UUID, tuple[str, datetime]] = {}
     if lead_ids:
-        for lead_id, subject, sent_at in db.session.execute(
-            sa.select(OutboundMessage.lead_id, OutboundMessage.subject, OutboundMessage.sent_at)
-            .where(OutboundMessage.lead_id.in_(lead_ids), OutboundMessage.status == "sent")
-            .order_by(OutboundMessage.sent_at)
+        # Emails that went or are going out; each lead's latest wins.
+        for lead_id, subject, sent_at, queued_at in db.session.execute(
+            sa.select(
+                OutboundMessage.lead_id,
+                OutboundMessage.subject,
+                OutboundMessage.sent_at,
+                OutboundMessage.queued_at,
+            ).where(
+                OutboundMessage.lead_id.in_(lead_ids),
+                OutboundMessage.status.in_(("queued", "sending", "sent", "unknown")),
+            )
         ):
-            last_emails[lead_id] = (subject, sent_at)
+            at = sent_at or queued_at
+            if at is not None and (lead_id not in last_emails or at > last_emails[lead_id][1]):
+                last_emails[lead_id] = (subject, at)
     result = {}
     for task in tasks:
         sequence = sequences.get(task.enrollment_id)

@@ -156,7 +156,7 @@ def make_draft(tenant: Tenant, lead: Lead | None = None, **fields) -> OutboundMe
         subject="Hello",
         body="Hi there",
         status="pending_approval",
-        review_reason="The step needs a person's approval before it goes.",
+        review_reason="The step needs a person's approval before it goes.",  # the routine reason
         message_id=f"<draft-{next(_counter)}@example.test>",
         created_at=clock.now(),
     )

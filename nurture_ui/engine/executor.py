@@ -54,6 +54,9 @@ from nurture_ui.models import (
 
 log = logging.getLogger(__name__)
 
+# Why a draft waits, when nothing is unusual about it (the inbox shows this one quietly).
+ROUTINE_REVIEW_REASON = "The step needs a person's approval before it goes."
+
 # Messages that count against the frequency cap: everything that went, or is going, to the SMTP server.
 CAPPED_MESSAGE_STATUSES = ("queued", "sending", "sent", "unknown")
 
@@ -339,7 +342,7 @@ def review_reason_for(template: EmailTemplate, draft: Draft) -> str:
     if template.pre_approved:
         reason = "The step needs approval: pre-approved templates are reviewed too under your settings."
     else:
-        reason = "The step needs a person's approval before it goes."
+        reason = ROUTINE_REVIEW_REASON
     if draft.fallback_reason:
         reason += f" The writing service failed ({draft.fallback_reason}), so this is the template's text."
     elif draft.drafter != TEMPLATE:

@@ -11,6 +11,7 @@ from flask import Blueprint, abort, flash, g, make_response, redirect, render_te
 from flask_login import current_user
 
 from nurture_ui import clock
+from nurture_ui.engine.executor import ROUTINE_REVIEW_REASON
 from nurture_ui.engine.transitions import ReviewRefused, already_reviewed, approve_message, reject_message
 from nurture_ui.extensions import db
 from nurture_ui.models import OutboundMessage, Sequence
@@ -31,6 +32,7 @@ from nurture_ui.work_queues import (
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
 bp.add_app_template_filter(since, "since")
+bp.add_app_template_global(ROUTINE_REVIEW_REASON, "routine_review_reason")
 
 REVIEWERS = ("rep", "manager", "admin")
 PAGE_SIZE = 25

@@ -5,17 +5,21 @@
   "use strict";
 
   var current = null;
-  var pending = null; // {id, index} of the card whose request is in flight
+  var currentIndex = 0; // where the current card was: the next one slides into that place
+  var currentId = null;
 
   function cards() {
     return Array.prototype.slice.call(document.querySelectorAll("#inbox-list .draft:not(.is-done)"));
   }
 
   function setCurrent(card, focus) {
-    if (current && current !== card) { current.classList.remove("is-current"); }
+    if (current && current !== card) { current.removeAttribute("aria-current"); }
     current = card || null;
     if (!current) { return; }
-    current.classList.add("is-current");
+    currentIndex = Math.max(cards().indexOf(current), 0);
+    currentId = current.id;
+    // An attribute htmx leaves alone: it settles (and so resets) a swapped element's class.
+    current.setAttribute("aria-current", "true");
     if (focus !== false) {
       current.focus({ preventScroll: true });
       current.scrollIntoView({ block: "nearest", behavior: "smooth" });
@@ -26,7 +30,9 @@
     var list = cards();
     if (!list.length) { return; }
     var index = list.indexOf(current);
-    index = index < 0 ? 0 : Math.min(Math.max(index + step, 0), list.length - 1);
+    // The current card may have just gone (approved): count from the one now in its place.
+    if (index < 0) { index = Math.min(currentIndex, list.length - 1); }
+    index = Math.min(Math.max(index + step, 0), list.length - 1);
     setCurrent(list[index]);
   }
 
@@ -46,8 +52,9 @@
     var count = document.querySelectorAll('#inbox-list input[name="message_ids"]:checked').length;
     var label = document.getElementById("bulk-count");
     var button = document.getElementById("bulk-approve");
-    if (label) { label.textContent = String(count); }
-    if (button) { button.disabled = count === 0; }
+    // Only on a change: this runs from the DOM observer, and writing the same text is a mutation too.
+    if (label && label.textContent !== String(count)) { label.textContent = String(count); }
+    if (button && button.disabled !== (count === 0)) { button.disabled = count === 0; }
   }
 
   function submit(form) {
@@ -120,39 +127,42 @@
     }
   });
 
+  // Only a card being approved or rejected slides away (a swap into the editor should not flicker).
   document.addEventListener("htmx:beforeRequest", function (event) {
     var card = event.detail.elt.closest && event.detail.elt.closest("#inbox-list .draft");
-    pending = card ? { id: card.id, index: cards().indexOf(card) } : null;
+    if (card && event.detail.requestConfig && event.detail.requestConfig.verb === "post") {
+      card.classList.add("is-leaving");
+    }
   });
 
-  document.addEventListener("htmx:afterSettle", function (event) {
-    if (event.detail.target && event.detail.target.id === "inbox-list") {
-      // A filter, "show more" or a bulk approval replaced the whole list.
-      setCurrent(cards()[0], false);
-      updateBulk();
-      return;
-    }
-    if (!pending) { return; }
-    var replaced = document.getElementById(pending.id);
-    var index = pending.index;
-    pending = null;
-    if (replaced && !replaced.classList.contains("is-done")) {
-      setCurrent(replaced);
-      var field = replaced.querySelector("textarea, input[name=action]:checked");
+  // Whenever htmx changes the list, keep a current card: the same draft in its new form (editor, reject
+  // form, back to view), else the one that slid into the place of the draft that went. A DOM observer
+  // rather than htmx events, because the events of a request whose card was removed fire on a detached node.
+  function reconcile() {
+    updateBulk();
+    if (current && document.body.contains(current)) { return; }
+    var same = currentId && document.getElementById(currentId);
+    if (same && !same.classList.contains("is-done")) {
+      setCurrent(same);
+      var field = same.querySelector("textarea, input[name=action]:checked");
       if (field) {
         field.focus();
         if (field.tagName === "TEXTAREA") { field.setSelectionRange(field.value.length, field.value.length); }
       }
       return;
     }
-    // The draft is done (gone, or a notice): the next one slides into its place.
     var list = cards();
-    setCurrent(list[Math.min(Math.max(index, 0), list.length - 1)]);
-    updateBulk();
-  });
+    current = null;
+    if (list.length) { setCurrent(list[Math.min(currentIndex, list.length - 1)]); }
+  }
 
   document.addEventListener("DOMContentLoaded", function () {
+    if (!document.getElementById("inbox-list")) { return; }
     setCurrent(cards()[0], false);
     updateBulk();
+    new MutationObserver(reconcile).observe(document.querySelector(".content") || document.body, {
+      childList: true,
+      subtree: true
+    });
   });
 })();

@@ -70,7 +70,7 @@ def test_a_rep_sees_only_drafts_for_their_own_leads_oldest_first(clock, tenant, 
     html = client.get("/inbox/").get_data(as_text=True)
     assert card_ids(html) == [str(d.id) for d in mine]
     assert "Hello Ada" in html and "Ada Ltd" in html and "Warm leads" in html and "Step 1 of 2" in html
-    assert "needs a person" in html  # why it needs review
+    assert "Needs approval: the step asks for review" in html  # why it needs review
     assert 'id="nav-count-inbox"' in html and 'data-count="2"' in html
 
 
