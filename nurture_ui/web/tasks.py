@@ -36,8 +36,8 @@ PAGE_SIZE = 200
 
 
 def _filters() -> QueueFilters:
-    if current_user.role in SEES_EVERYONE and request.values.get("rep"):
-        return QueueFilters(rep=parse_id(request.values["rep"]))
+    if current_user.role in SEES_EVERYONE and request.values.get("assignee"):
+        return QueueFilters(rep=parse_id(request.values["assignee"]))
     return QueueFilters()
 
 
@@ -110,7 +110,8 @@ def _what_next(task: Task) -> str:
 def _closed(task: Task, *, text: str, tone: str = "ok"):
     if not request.htmx:
         flash(text, "success" if tone == "ok" else "warning")
-        return redirect(url_for("tasks.index", **_filters().as_args()))
+        rep = _filters().rep
+        return redirect(url_for("tasks.index", **({"assignee": rep} if rep else {})))
     response = make_response(render_template("tasks/_partials/closed.html", task=task, text=text, tone=tone))
     response.headers["HX-Trigger"] = "tasks-changed"
     return response

@@ -100,8 +100,12 @@ def test_an_unknown_call_outcome_is_refused_and_skip_moves_on_too(clock, tenant,
 def test_managers_see_everyones_tasks_and_reps_cannot_close_others(clock, tenant, call_sequence, login_as):
     rep = login_as("rep")
     manager = login_as("manager")
-    theirs = make_task(tenant, call_sequence, clock, factories.make_user(tenant, "rep"))
+    someone = factories.make_user(tenant, "rep")
+    theirs = make_task(tenant, call_sequence, clock, someone)
     assert task_ids(manager.get("/tasks/").get_data(as_text=True)) == [str(theirs.id)]
+    filtered = manager.get(f"/tasks/?assignee={rep.user.id}", headers={**HTMX, "HX-Target": "task-list"})
+    assert task_ids(filtered.get_data(as_text=True)) == []
+    assert task_ids(manager.get(f"/tasks/?assignee={someone.id}").get_data(as_text=True)) == [str(theirs.id)]
     assert rep.post(f"/tasks/{theirs.id}/skip", headers=HTMX).status_code == 404
     assert login_as("marketer").get("/tasks/").status_code == 403
 
