@@ -19,7 +19,7 @@ from nurture_ui.models.task import CALL_OUTCOMES
 from nurture_ui.tenancy import get_or_404, parse_id
 from nurture_ui.web.access import allow
 from nurture_ui.web.relative_time import due_group, due_words
-from nurture_ui.work_queues import SEES_EVERYONE, QueueFilters, reps, task_contexts, tasks_query
+from nurture_ui.work_queues import SEES_EVERYONE, QueueFilters, reps, task_contexts, task_count, tasks_query
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
@@ -58,7 +58,7 @@ def index():
         groups=[(key, label, groups[key]) for key, label in GROUPS if groups[key]],
         contexts=task_contexts(tasks),
         due_words=lambda t: due_words(t.due_at, zone),
-        total=len(tasks),
+        total=task_count(current_user, filters),
         filters=filters,
         outcomes=CALL_OUTCOMES,
         outcome_labels=OUTCOME_LABELS,
@@ -112,7 +112,10 @@ def _closed(task: Task, *, text: str, tone: str = "ok"):
         flash(text, "success" if tone == "ok" else "warning")
         rep = _filters().rep
         return redirect(url_for("tasks.index", **({"assignee": rep} if rep else {})))
-    response = make_response(render_template("tasks/_partials/closed.html", task=task, text=text, tone=tone))
+    remaining = task_count(current_user, _filters())
+    response = make_response(
+        render_template("tasks/_partials/closed.html", task=task, text=text, tone=tone, remaining=remaining)
+    )
     response.headers["HX-Trigger"] = "tasks-changed"
     return response
 

@@ -253,6 +253,7 @@ def test_a_rep_completes_a_call_and_sees_the_enrollment_move_on(page, sign_in, o
     assert "Call logged: connected." in closed.inner_text()
     assert "moves on: step 3 (email)" in closed.inner_text()
     expect(page.locator("#nav-count-tasks")).to_have_attribute("data-count", "3")
+    expect(page.locator("#task-total")).to_have_text("3")
     screenshot(page, "task-queue-after-call")
     db.session.expire_all()
     enrollment = db.session.get(Enrollment, enrollment.id)
