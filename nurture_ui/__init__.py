@@ -56,13 +56,16 @@ def _register_blueprints(app: Flask) -> None:
         email_templates,
         enrollments,
         health,
+        inbox,
         lead_imports,
         lead_signals,
         leads,
         overview,
         performance,
         sequences,
+        settings,
         steps,
+        tasks,
         team,
         timelines,
         unsubscribe,
@@ -86,6 +89,9 @@ def _register_blueprints(app: Flask) -> None:
         timelines,
         performance,
         overview,
+        inbox,
+        tasks,
+        settings,
     ):
         app.register_blueprint(module.bp)
 

@@ -30,7 +30,9 @@ def init_db_command():
 @nurture_cli.command("seed-demo")
 @click.option("--leads", "lead_count", default=300, show_default=True, help="How many demo leads.")
 @click.option("--if-empty", is_flag=True, help="Do nothing when any tenant exists already.")
-@click.option("--history", is_flag=True, help="Replay two and a half weeks of the engine so pages have content.")
+@click.option(
+    "--history", is_flag=True, help="Replay two and a half weeks of the engine so pages have content."
+)
 def seed_demo_command(lead_count: int, if_empty: bool, history: bool):
     """Create the demo tenant, one user per role, leads, templates and two sequences."""
     from nurture_ui.demo import DEMO_PASSWORD, DEMO_USERS, replay_history, seed_demo

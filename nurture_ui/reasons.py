@@ -16,6 +16,7 @@ EXIT_REASONS = {
     "undeliverable": "The address cannot receive mail",
     "do_not_contact": "Marked do-not-contact",
     "unenrolled": "Taken out by hand",
+    "rejected_in_review": "A reviewer rejected a draft and took the lead out",
     "sequence_archived": "The sequence was archived",
     "inactive": "No activity for too long",
     "inactivity": "No activity for too long",
@@ -32,6 +33,7 @@ PAUSE_REASONS = {
 
 RESUME_REASONS = {
     "approved": "the email was approved",
+    "rejected": "the draft was rejected; the step is skipped",
     "task_done": "the task was done",
     "task_skipped": "the task was skipped",
     "manual": "resumed by hand",

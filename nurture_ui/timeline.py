@@ -173,6 +173,10 @@ def describe(
 def _describe_executed(data, step, messages, tasks) -> tuple[str, str, str]:
     if data.get("outcome") == "skipped":
         return f"{step} skipped", "Its conditions did not hold for this lead.", "muted"
+    if data.get("outcome") == "rejected":
+        verdict = "exit this lead" if data.get("action") == "exit" else "skip this step"
+        note = f" — “{data['note']}”" if data.get("note") else ""
+        return f"{step} draft rejected", f"Reviewer chose: {verdict}{note}", "warn"
     if data.get("task"):
         task = tasks.get(str(data["task"]))
         detail = (
@@ -182,7 +186,8 @@ def _describe_executed(data, step, messages, tasks) -> tuple[str, str, str]:
     message = messages.get(str(data.get("message")))
     detail = f"“{message.subject}”" if message else ""
     if data.get("approved"):
-        return f"{step} approved and queued", detail, "ok"
+        edited = " after an edit" if data.get("edited") else ""
+        return f"{step} approved{edited} and queued", detail, "ok"
     return f"{step} ran: email queued", detail, "info"
 
 

@@ -13,8 +13,10 @@ from nurture_ui.models import (
     Lead,
     LeadImport,
     LeadReply,
+    OutboundMessage,
     Sequence,
     SequenceStep,
+    Task,
     Tenant,
     User,
 )
@@ -135,3 +137,54 @@ def make_lead_import(tenant: Tenant, csv_text: str = "email\nlead@example.test\n
     db.session.add(lead_import)
     db.session.commit()
     return lead_import
+
+
+def make_draft(tenant: Tenant, lead: Lead | None = None, **fields) -> OutboundMessage:
+    """A ``pending_approval`` draft of step 1 for a new (or the given) lead, its enrollment paused for it."""
+    lead = lead or make_lead(tenant)
+    sequence = make_sequence(
+        tenant, status="active", steps=[{"template_id": "intro", "requires_human_approval": True}]
+    )
+    enrollment = make_enrollment(lead, sequence, status="paused", pause_reason="approval", next_step_on=None)
+    values = dict(
+        tenant_id=tenant.id,
+        enrollment_id=enrollment.id,
+        step_order=1,
+        lead_id=lead.id,
+        sequence_id=sequence.id,
+        to_email=lead.email,
+        subject="Hello",
+        body="Hi there",
+        status="pending_approval",
+        review_reason="The step needs a person's approval before it goes.",  # the routine reason
+        message_id=f"<draft-{next(_counter)}@example.test>",
+        created_at=clock.now(),
+    )
+    values.update(fields)
+    message = OutboundMessage(**values)
+    db.session.add(message)
+    db.session.commit()
+    return message
+
+
+def make_task(tenant: Tenant, lead: Lead | None = None, **fields) -> Task:
+    """An open call reminder of step 1 for a new (or the given) lead, its enrollment paused for it."""
+    lead = lead or make_lead(tenant)
+    sequence = make_sequence(tenant, status="active", steps=[{"channel": "call_reminder"}])
+    enrollment = make_enrollment(lead, sequence, status="paused", pause_reason="task", next_step_on=None)
+    values = dict(
+        tenant_id=tenant.id,
+        lead_id=lead.id,
+        enrollment_id=enrollment.id,
+        step_order=1,
+        kind="call_reminder",
+        title=f"Call {lead.name}",
+        assignee_id=lead.owner_id,
+        due_at=clock.now(),
+        status="open",
+    )
+    values.update(fields)
+    task = Task(**values)
+    db.session.add(task)
+    db.session.commit()
+    return task

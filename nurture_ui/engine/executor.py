@@ -6,7 +6,8 @@ locked, the lead read afresh, and exactly one of these happens, with its activit
 
   stop → ``exited`` · sequence not running → left alone · conditions false → step skipped ·
   email within the frequency cap or outside the send window → rescheduled · email needing approval →
-  ``pending_approval`` draft and ``paused`` · email → ``queued`` message (sent by a send job) ·
+  ``pending_approval`` draft from the tenant's drafter (``nurture_ui.drafting``) and ``paused`` · a draft
+  approved while held by the cap or the window → ``queued`` · email → ``queued`` message (sent by a send job) ·
   task / call reminder → task for the lead's owner and ``paused`` · after the last step → ``completed``.
 
 A row that is no longer due when locked (another worker got there first, a person paused it) is left as it
@@ -27,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from nurture_ui import activity, clock
+from nurture_ui.drafting import TEMPLATE, Draft, DraftRequest, drafter_for
 from nurture_ui.engine.content import render_step_email
 from nurture_ui.engine.schedule import SendWindow, is_within_window, next_send_opening, zone_for
 from nurture_ui.engine.stops import exit_reason, step_conditions_hold
@@ -51,6 +53,9 @@ from nurture_ui.models import (
 )
 
 log = logging.getLogger(__name__)
+
+# Why a draft waits, when nothing is unusual about it (the inbox shows this one quietly).
+ROUTINE_REVIEW_REASON = "The step needs a person's approval before it goes."
 
 # Messages that count against the frequency cap: everything that went, or is going, to the SMTP server.
 CAPPED_MESSAGE_STATUSES = ("queued", "sending", "sent", "unknown")
@@ -80,6 +85,8 @@ class _BatchContext:
     templates: dict[tuple[uuid.UUID, str], EmailTemplate]
     replies: dict[uuid.UUID, list[LeadReply]]
     last_outbound: dict[uuid.UUID, datetime]
+    # Drafts a person approved while the frequency cap or the send window held them: sent when due.
+    approved: dict[uuid.UUID, OutboundMessage] = field(default_factory=dict)
 
     @classmethod
     def load(cls, enrollment_ids: Seq[uuid.UUID]) -> _BatchContext:
@@ -126,7 +133,15 @@ class _BatchContext:
         )
         # SQLite's max() hands back text or a naive datetime, not the column type.
         last_outbound = {k: _aware(v) for k, v in last_outbound.items() if v is not None}
-        return cls(sequences, tenants, templates, replies, last_outbound)
+        approved = {
+            m.enrollment_id: m
+            for m in session.scalars(
+                sa.select(OutboundMessage).where(
+                    OutboundMessage.enrollment_id.in_(enrollment_ids), OutboundMessage.status == "approved"
+                )
+            )
+        }
+        return cls(sequences, tenants, templates, replies, last_outbound, approved)
 
 
 def _aware(value) -> datetime:
@@ -250,6 +265,10 @@ def _execute_email(enrollment, lead, step, tenant, context, now, report, advance
         )
         return "rescheduled"
 
+    held = context.approved.get(enrollment.id)
+    if held is not None and held.step_order == step.step_order:
+        return _queue_approved(enrollment, lead, step, held, context, now, report, advance)
+
     template = context.templates.get((enrollment.tenant_id, step.template_id))
     if template is None:
         pause_in_session(enrollment, reason="template_missing", now=now, data={"template": step.template_id})
@@ -270,6 +289,24 @@ def _execute_email(enrollment, lead, step, tenant, context, now, report, advance
     needs_review = step.requires_human_approval and not (
         template.pre_approved and tenant.policy_value("preapproved_skip_review")
     )
+    drafter, review_reason = TEMPLATE, None
+    if needs_review:
+        draft = drafter_for(tenant).draft(
+            DraftRequest(
+                template=template,
+                lead=lead,
+                owner=lead.owner,
+                sequence_name=(
+                    context.sequences.get(enrollment.sequence_id)
+                    or db.session.get(Sequence, enrollment.sequence_id)
+                ).name,
+                step_order=step.step_order,
+                rendered_subject=subject,
+                rendered_body=body,
+            )
+        )
+        subject, body, drafter = draft.subject, draft.body, draft.drafter
+        review_reason = review_reason_for(template, draft)
     message = OutboundMessage(
         id=uuid.uuid4(),
         tenant_id=enrollment.tenant_id,
@@ -282,7 +319,8 @@ def _execute_email(enrollment, lead, step, tenant, context, now, report, advance
         subject=subject,
         body=body,
         status="pending_approval" if needs_review else "queued",
-        review_reason="the step requires human approval" if needs_review else None,
+        drafter=drafter,
+        review_reason=review_reason,
         queued_at=None if needs_review else now,
         message_id=new_message_id(),
         attempts=0,
@@ -294,6 +332,30 @@ def _execute_email(enrollment, lead, step, tenant, context, now, report, advance
         pause_in_session(enrollment, reason="approval", now=now, data={"message": str(message.id)})
         return "paused"
     _record_executed(enrollment, step, now, message=str(message.id))
+    context.last_outbound[lead.id] = now
+    report.queued_message_ids.append(message.id)
+    return "completed" if advance() == "completed" else "executed"
+
+
+def review_reason_for(template: EmailTemplate, draft: Draft) -> str:
+    """Why a person must read this draft, in a sentence or two (shown in the inbox)."""
+    if template.pre_approved:
+        reason = "The step needs approval: pre-approved templates are reviewed too under your settings."
+    else:
+        reason = ROUTINE_REVIEW_REASON
+    if draft.fallback_reason:
+        reason += f" The writing service failed ({draft.fallback_reason}), so this is the template's text."
+    elif draft.drafter != TEMPLATE:
+        reason += " Written by the writing service: read it closely."
+    return reason[:255]
+
+
+def _queue_approved(enrollment, lead, step, message, context, now, report, advance) -> str:
+    """Send a draft a person approved while the cap or the window held it: it is queued now, as approved."""
+    message.status = "queued"
+    message.queued_at = now
+    message.updated_at = now
+    _record_executed(enrollment, step, now, message=str(message.id), approved=True)
     context.last_outbound[lead.id] = now
     report.queued_message_ids.append(message.id)
     return "completed" if advance() == "completed" else "executed"

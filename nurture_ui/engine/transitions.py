@@ -1,7 +1,8 @@
 """The enrollment's state changes that more than one door needs: advance, exit, resume, unsubscribe.
 
 Functions named ``…_in_session`` run inside the caller's transaction and only add to the session; the others
-(``approve_message``, ``complete_task``, ``unsubscribe_lead``) are whole units of work and commit. Every
+(``approve_message``, ``reject_message``, ``complete_task``, ``unsubscribe_lead``) are whole units of work
+and commit. Every
 change writes its ``nurture_*`` activity beside it, so it commits or rolls back with it.
 """
 
@@ -9,15 +10,23 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from nurture_ui import activity
-from nurture_ui.engine.schedule import step_due_at
+from nurture_ui import activity, reasons
+from nurture_ui.engine.schedule import (
+    SendWindow,
+    is_within_window,
+    next_send_opening,
+    step_due_at,
+    zone_for,
+)
 from nurture_ui.extensions import db
 from nurture_ui.lifecycle import exit_enrollment
 from nurture_ui.models import Enrollment, Lead, LeadReply, OutboundMessage, Sequence, Task, Tenant
+from nurture_ui.models.task import CALL_OUTCOMES
 
 
 class TransitionRefused(Exception):
@@ -131,10 +140,10 @@ def pause_in_session(enrollment: Enrollment, *, reason: str, now: datetime, data
 
 def exit_in_session(
     enrollment: Enrollment, *, reason: str, now: datetime, actor_id: uuid.UUID | None = None
-) -> None:
+) -> bool:
     """End the enrollment as ``exited`` with ``reason`` through ``lifecycle.exit_enrollment``, the one stop
     every door uses (unsent messages cancelled, open tasks closed, ``nurture_exited`` logged)."""
-    exit_enrollment(enrollment, reason, actor_id=actor_id, now=now)
+    return exit_enrollment(enrollment, reason, actor_id=actor_id, now=now)
 
 
 def _stop_reason(enrollment: Enrollment, lead: Lead, now: datetime) -> str | None:
@@ -175,33 +184,190 @@ def _resume_in_session(
     )
 
 
-def approve_message(
-    message_id: uuid.UUID, *, reviewer_id: uuid.UUID | None, now: datetime, enqueue_send: bool = True
-) -> OutboundMessage:
-    """Approve a ``pending_approval`` draft: it is queued for sending and its enrollment resumes. Commits.
+class ReviewRefused(TransitionRefused):
+    """A draft that may not be approved or rejected now. ``str()`` is the reason for the reviewer;
+    ``code`` says what happened: ``reviewed`` (someone else was first), ``stopped`` (the lead may no longer
+    be mailed: the enrollment exited), ``replied`` (the lead replied after the draft: it waits), ``invalid``."""
 
-    The lead is checked again first: when it must no longer be mailed, the enrollment exits and the draft is
-    cancelled instead. Raises ``TransitionRefused`` for a draft that is not pending approval.
+    def __init__(self, reason: str, *, code: str):
+        super().__init__(reason)
+        self.code = code
+
+
+@dataclass
+class Approval:
+    """An approved draft: queued now, or ``held_until`` the frequency cap or the send window lets it go."""
+
+    message: OutboundMessage
+    edited: bool = False
+    held_until: datetime | None = None
+    hold_reason: str | None = None  # "frequency_cap" | "send_window"
+
+
+@dataclass
+class Rejection:
+    message: OutboundMessage
+    action: str  # "skip" | "exit"
+    enrollment_outcome: str  # "scheduled" | "completed" | "exited" | "unchanged"
+
+
+REJECT_ACTIONS = ("skip", "exit")
+
+
+def _lock_draft(message_id: uuid.UUID) -> tuple[OutboundMessage, Enrollment, Lead]:
+    """The draft, its enrollment (row locked) and lead, read afresh; refused unless it still waits for review.
+
+    The enrollment lock orders two reviewers of one draft: the second reads the first one's decision.
     """
     message = db.session.get(OutboundMessage, message_id)
     if message is None:
-        raise TransitionRefused("no such message")
+        raise ReviewRefused("This draft no longer exists.", code="gone")
     locked = lock_enrollment(message.enrollment_id)
     db.session.refresh(message)
     if message.status != "pending_approval" or locked is None:
+        reason = already_reviewed(message)
         db.session.rollback()
-        raise TransitionRefused(f"the message is {message.status}, not waiting for approval")
-    enrollment, lead = locked
+        raise ReviewRefused(reason, code="reviewed")
+    return message, *locked
+
+
+def already_reviewed(message: OutboundMessage) -> str:
+    """Who handled a draft that no longer waits for review, and how ("Already approved by Rita at 10:04…")."""
+    from nurture_ui.models import User
+
+    reviewer = db.session.get(User, message.reviewer_id) if message.reviewer_id else None
+    at = f" at {message.reviewed_at:%H:%M on %b %-d}" if message.reviewed_at else ""
+    who = f"{reviewer.name}{at}" if reviewer else f"someone else{at}"
+    if message.status == "rejected":
+        return f"Already rejected by {who}."
+    if message.status == "cancelled":
+        return f"This draft was cancelled: {message.error or 'its enrollment ended'}."
+    return f"Already approved by {who}."
+
+
+def _last_outbound_to(lead_id: uuid.UUID, *, other_than: uuid.UUID) -> datetime | None:
+    from nurture_ui.engine.executor import CAPPED_MESSAGE_STATUSES
+
+    rows = db.session.execute(
+        sa.select(OutboundMessage.sent_at, OutboundMessage.queued_at).where(
+            OutboundMessage.lead_id == lead_id,
+            OutboundMessage.id != other_than,
+            OutboundMessage.status.in_(CAPPED_MESSAGE_STATUSES),
+        )
+    ).all()
+    instants = [r.sent_at or r.queued_at for r in rows if r.sent_at or r.queued_at]
+    return max(instants) if instants else None
+
+
+def _hold(message: OutboundMessage, lead: Lead, tenant: Tenant, now: datetime) -> tuple[datetime, str] | None:
+    """When an approved draft may go, if not now: after the lead's frequency cap, in the send window."""
+    window = SendWindow.from_policy(tenant.policy_value("send_window"))
+    zone = zone_for(lead.timezone, tenant.policy_value("timezone"))
+    last = _last_outbound_to(lead.id, other_than=message.id)
+    if last is not None:
+        cap_ends = last + timedelta(hours=int(tenant.policy_value("frequency_cap_hours")))
+        if now < cap_ends:
+            return next_send_opening(cap_ends, window, zone), "frequency_cap"
+    if not is_within_window(now, window, zone):
+        return next_send_opening(now, window, zone), "send_window"
+    return None
+
+
+def _reply_since(lead: Lead, since: datetime, now: datetime) -> LeadReply | None:
+    return db.session.scalars(
+        sa.select(LeadReply)
+        .where(
+            LeadReply.lead_id == lead.id,
+            LeadReply.received_at >= since,
+            LeadReply.received_at <= now,
+            LeadReply.sentiment != "out_of_office",
+        )
+        .order_by(LeadReply.received_at.desc())
+        .limit(1)
+    ).first()
+
+
+def approve_message(
+    message_id: uuid.UUID,
+    *,
+    reviewer_id: uuid.UUID | None,
+    now: datetime,
+    enqueue_send: bool = True,
+    subject: str | None = None,
+    body: str | None = None,
+    despite_reply: bool = False,
+) -> Approval:
+    """Approve a ``pending_approval`` draft (with the reviewer's edits, if any) and resume its enrollment.
+    Commits.
+
+    The lead is checked again first. When it may no longer be mailed (converted, unsubscribed, do not contact,
+    a positive reply, …) the enrollment exits, the draft is cancelled and ``ReviewRefused("stopped")`` says
+    why. When it replied after the draft was written, the draft keeps waiting (``ReviewRefused("replied")``)
+    unless ``despite_reply``. Within the lead's frequency cap, or outside the send window, the draft is
+    approved but held: the enrollment waits and the engine sends it when it may go. A draft someone else
+    already handled raises ``ReviewRefused("reviewed")`` naming them.
+    """
+    message, enrollment, lead = _lock_draft(message_id)
     if enrollment.is_live:
         reason = _stop_reason(enrollment, lead, now)
         if reason:
-            # The lead may no longer be mailed: the draft is cancelled with the enrollment's exit.
             exit_in_session(enrollment, reason=reason, now=now, actor_id=reviewer_id)
             db.session.commit()
-            db.session.refresh(message)
-            return message
+            raise ReviewRefused(
+                f"Not sent to {lead.name}: {reasons.exit_reason(reason).lower()}, so the enrollment has ended.",
+                code="stopped",
+            )
+    reply = None if despite_reply else _reply_since(lead, message.created_at, now)
+    if reply is not None:
+        note = f"{lead.name} replied on {reply.received_at:%b %-d} after this draft was written."
+        message.review_reason = f"{note} Read the reply before sending."[:255]
+        db.session.commit()
+        raise ReviewRefused(
+            f"Not sent yet: {note} Read the reply, then send anyway or reject.", code="replied"
+        )
+
+    edited = False
+    if subject is not None or body is not None:
+        new_subject = " ".join((subject if subject is not None else message.subject).split())
+        new_body = (body if body is not None else message.body).replace("\r\n", "\n")
+        if not new_subject or not new_body.strip():
+            db.session.rollback()
+            raise ReviewRefused("An email needs a subject and a body.", code="invalid")
+        if len(new_subject) > 998:
+            db.session.rollback()
+            raise ReviewRefused("The subject is too long.", code="invalid")
+        edited = (new_subject, new_body) != (message.subject, message.body)
+        message.subject, message.body = new_subject, new_body
+
+    tenant = db.session.get(Tenant, enrollment.tenant_id)
+    hold = _hold(message, lead, tenant, now)
     message.reviewer_id = reviewer_id
     message.reviewed_at = now
+    message.review_note = "edited before approval" if edited else None
+    message.updated_at = now
+    waiting_on_this = (
+        enrollment.status == "paused"
+        and enrollment.pause_reason == "approval"
+        and enrollment.current_step_order == message.step_order
+    )
+    details = {"message": str(message.id), **({"edited": True} if edited else {})}
+    if hold is not None:
+        held_until, hold_reason = hold
+        message.status = "approved"
+        if waiting_on_this:
+            activity.record_for_enrollment(
+                "nurture_resumed",
+                enrollment,
+                actor_id=reviewer_id,
+                occurred_at=now,
+                data={"step": message.step_order, "reason": "approved", **details},
+            )
+            enrollment.status = "active"
+            enrollment.pause_reason = None
+            reschedule_in_session(enrollment, due=held_until, now=now, reason=hold_reason)
+        db.session.commit()
+        return Approval(message, edited=edited, held_until=held_until, hold_reason=hold_reason)
+
     message.status = "queued"
     message.queued_at = now
     activity.record_for_enrollment(
@@ -209,27 +375,77 @@ def approve_message(
         enrollment,
         actor_id=reviewer_id,
         occurred_at=now,
-        data={"step": message.step_order, "channel": "email", "message": str(message.id), "approved": True},
+        data={"step": message.step_order, "channel": "email", "approved": True, **details},
     )
-    if (
-        enrollment.status == "paused"
-        and enrollment.pause_reason == "approval"
-        and enrollment.current_step_order == message.step_order
-    ):
+    if waiting_on_this:
         _resume_in_session(
             enrollment,
             lead,
             after_step=message.step_order,
             now=now,
             actor_id=reviewer_id,
-            data={"reason": "approved", "message": str(message.id)},
+            data={"reason": "approved", **details},
         )
     db.session.commit()
     if enqueue_send:
         from nurture_ui.jobs import enqueue_send
 
         enqueue_send([message.id])
-    return message
+    return Approval(message, edited=edited)
+
+
+def reject_message(
+    message_id: uuid.UUID,
+    *,
+    reviewer_id: uuid.UUID | None,
+    now: datetime,
+    action: str,
+    note: str | None = None,
+) -> Rejection:
+    """Reject a ``pending_approval`` draft; it is never sent. Commits.
+
+    ``action="skip"``: the enrollment moves on to the next step (timed from now), or completes after the
+    last. ``action="exit"``: the enrollment exits through ``lifecycle.exit_enrollment`` (reason
+    ``rejected_in_review``). Both are logged with the reviewer. A draft someone else already handled raises
+    ``ReviewRefused("reviewed")``.
+    """
+    if action not in REJECT_ACTIONS:
+        raise ReviewRefused("Choose whether to skip this step or exit this lead.", code="invalid")
+    message, enrollment, lead = _lock_draft(message_id)
+    note = (note or "").strip()[:1000] or None
+    message.status = "rejected"
+    message.reviewer_id = reviewer_id
+    message.reviewed_at = now
+    message.review_note = note
+    message.updated_at = now
+    waiting_on_this = (
+        enrollment.status == "paused"
+        and enrollment.pause_reason == "approval"
+        and enrollment.current_step_order == message.step_order
+    )
+    details = {"message": str(message.id), "action": action, **({"note": note} if note else {})}
+    activity.record_for_enrollment(
+        "nurture_step_executed",
+        enrollment,
+        actor_id=reviewer_id,
+        occurred_at=now,
+        data={"step": message.step_order, "channel": "email", "outcome": "rejected", **details},
+    )
+    outcome = "unchanged"
+    if action == "exit":
+        if exit_in_session(enrollment, reason="rejected_in_review", now=now, actor_id=reviewer_id):
+            outcome = "exited"
+    elif waiting_on_this:
+        outcome = _resume_in_session(
+            enrollment,
+            lead,
+            after_step=message.step_order,
+            now=now,
+            actor_id=reviewer_id,
+            data={"reason": "rejected", **details},
+        )
+    db.session.commit()
+    return Rejection(message, action, outcome)
 
 
 def complete_task(
@@ -240,15 +456,22 @@ def complete_task(
     outcome: str | None = None,
     skipped: bool = False,
 ) -> Task:
-    """Close an open task (done, or skipped) and resume the enrollment that waits on it. Commits."""
+    """Close an open task (done with ``outcome``, or skipped) and resume the enrollment that waits on it: its
+    next step is timed from ``now``. Commits. A call reminder done needs one of ``CALL_OUTCOMES``; a task
+    already closed raises ``TransitionRefused`` naming who closed it."""
     task = db.session.get(Task, task_id)
     if task is None:
         raise TransitionRefused("no such task")
+    if task.kind == "call_reminder" and not skipped and outcome not in CALL_OUTCOMES:
+        raise TransitionRefused(
+            "Choose how the call went: " + ", ".join(CALL_OUTCOMES).replace("_", " ") + "."
+        )
     locked = lock_enrollment(task.enrollment_id) if task.enrollment_id else None
     db.session.refresh(task)
     if task.status != "open":
+        reason = _already_closed(task)
         db.session.rollback()
-        raise TransitionRefused(f"the task is {task.status} already")
+        raise TransitionRefused(reason)
     task.status = "skipped" if skipped else "done"
     task.outcome = outcome
     task.completed_at = now
@@ -271,10 +494,24 @@ def complete_task(
                 after_step=task.step_order,
                 now=now,
                 actor_id=user_id,
-                data={"reason": "task_skipped" if skipped else "task_done", "task": str(task.id)},
+                data={
+                    "reason": "task_skipped" if skipped else "task_done",
+                    "task": str(task.id),
+                    **({"outcome": outcome} if outcome else {}),
+                },
             )
     db.session.commit()
     return task
+
+
+def _already_closed(task: Task) -> str:
+    from nurture_ui.models import User
+
+    user = db.session.get(User, task.completed_by) if task.completed_by else None
+    verb = "skipped" if task.status == "skipped" else "done"
+    if task.outcome == "enrollment_exited":
+        return "This task was closed: its enrollment ended."
+    return f"Already {verb}" + (f" by {user.name}." if user else ".")
 
 
 def unsubscribe_lead(lead_id: uuid.UUID, *, now: datetime, source: str = "link") -> int:

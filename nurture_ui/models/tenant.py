@@ -22,6 +22,9 @@ DEFAULT_POLICY: dict[str, Any] = {
     "send_window": {"days": [0, 1, 2, 3, 4], "start_hour": 9, "end_hour": 17},
     "timezone": "UTC",
     "ooo_default_days": 7,
+    # The drafter of steps that need approval: empty means the template; else a writing service's URL.
+    "drafter_url": "",
+    "drafter_timeout_seconds": 5,
 }
 
 

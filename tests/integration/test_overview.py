@@ -131,7 +131,9 @@ def test_overview_page_for_managers(team, login_as, clock):
     assert 'data-figure="troubled">3<' in html
     assert "Not dispatching" in html and "not in the last day" in html
     assert 'data-rep="Ann"' in html and "2 days ago" in html
-    assert "550 no such user" in html and f"/enrollments/{team['oldest'].enrollment_id}" in html
+    # With the inbox and the task queue in the app, a rep's backlog links to their filtered queue.
+    assert "550 no such user" in html and f"/inbox/?rep={team['ann'].id}" in html
+    assert f"/tasks/?assignee={team['ann'].id}" in html
     assert html.index('<svg class="chart') < html.index('id="sequence-figures"')
     assert 'data-nav="overview.index"' in html
     dispatch_due_job()
