@@ -54,6 +54,13 @@ ID_FREE = {
     "templates.new": "creates a template in the user's tenant",
     "templates.preview": "the lead id comes in the form (get_or_404): the form walk sends a foreign one",
     "team.index": "lists and adds users of the admin's own tenant",
+    "inbox.index": "lists drafts of the user's tenant only (reps: their own leads)",
+    "inbox.count": "counts drafts of the user's tenant only",
+    "inbox.approve_selected": "message ids come in the form and are read through tenancy: the form walk"
+    " sends foreign ones",
+    "tasks.index": "lists tasks of the user's tenant only (reps: their own)",
+    "tasks.count": "counts tasks of the user's tenant only",
+    "settings.index": "reads and changes the admin's own tenant's policy",
     "unsubscribe.confirm": "public: a signed token names the lead (it cannot be forged for another lead)",
     "unsubscribe.unsubscribe": "public: a signed token names the lead (RFC 8058 one-click POST)",
     "api.receive_event": "public door authenticated by the request signature: the API walk below covers it",

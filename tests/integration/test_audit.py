@@ -161,7 +161,23 @@ CASES: dict[str, Case] = {
         )
     ),
     "lead_signals.log_conversion": Case(lambda t: (f"/leads/{_live(t)[0].id}/conversion", {})),
+    "inbox.approve": Case(lambda t: (f"/inbox/{factories.make_draft(t).id}/approve", {})),
+    "inbox.reject": Case(lambda t: (f"/inbox/{factories.make_draft(t).id}/reject", {"action": "exit"})),
+    "inbox.approve_selected": Case(
+        lambda t: ("/inbox/approve", {"message_ids": [str(factories.make_draft(t).id) for _ in range(2)]})
+    ),
+    "tasks.complete": Case(
+        lambda t: (f"/tasks/{factories.make_task(t).id}/complete", {"outcome": "connected"})
+    ),
+    "tasks.skip": Case(lambda t: (f"/tasks/{factories.make_task(t).id}/skip", {})),
+    "settings.index": Case(lambda t: ("/settings/", _policy_form(frequency_cap_hours="72"))),
 }
+
+
+def _policy_form(**overrides) -> dict:
+    from tests.integration.test_tasks_and_settings_web import policy_form
+
+    return policy_form(**overrides)
 
 
 def _state(tenant_id) -> dict:
