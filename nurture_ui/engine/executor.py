@@ -36,6 +36,7 @@ from nurture_ui.engine.transitions import (
     advance_in_session,
     exit_in_session,
     lock_enrollment,
+    lock_enrollments,
     pause_in_session,
     reschedule_in_session,
 )
@@ -167,31 +168,31 @@ def _objects_survive_commits() -> Iterator[None]:
 def execute_batch(
     enrollment_ids: Seq[uuid.UUID], now: datetime | None = None, *, enqueue_send: bool = True
 ) -> BatchReport:
-    """Execute the due step of each enrollment, each in its own committed transaction.
+    """Execute the due step of each enrollment of a batch.
 
-    An enrollment that fails (a bug, a lost connection) is rolled back alone and keeps its lease, so a later
-    tick retries it once the lease has expired. With ``enqueue_send`` the queued emails get one send job.
+    The batch is one transaction: its rows locked in one query, every decision made in memory, everything
+    written in one flush and committed once. If anything in it fails (a bug, a lost connection, a template
+    that crashes the renderer in a new way), the whole batch is rolled back and run again one enrollment
+    per transaction: then the failing enrollment is rolled back alone and keeps its lease, so a later tick
+    retries it once the lease has expired, while the others go on. With ``enqueue_send`` the queued emails
+    get their send jobs.
     """
     explicit_now = now
     now = now or clock.now()
-    report = BatchReport()
     ids = [uuid.UUID(str(i)) for i in enrollment_ids]
     if not ids:
-        return report
+        return BatchReport()
     with _objects_survive_commits():
-        context = _BatchContext.load(ids)
-        db.session.commit()
-        for enrollment_id in ids:
-            try:
-                outcome = execute_step(enrollment_id, context, now, report)
-                db.session.commit()
-            except Exception:
-                db.session.rollback()
-                log.exception(
-                    "enrollment %s: step failed; it will be retried when its lease expires", enrollment_id
-                )
-                outcome = "failed"
-            report.count(outcome)
+        try:
+            report = _execute_together(ids, now)
+        except Exception:
+            db.session.rollback()
+            log.warning(
+                "a batch of %d enrollments failed as one transaction; running it one at a time",
+                len(ids),
+                exc_info=True,
+            )
+            report = _execute_one_by_one(ids, now)
     if enqueue_send and report.queued_message_ids:
         from nurture_ui.jobs import enqueue_send as enqueue
 
@@ -199,9 +200,55 @@ def execute_batch(
     return report
 
 
-def execute_step(enrollment_id: uuid.UUID, context: _BatchContext, now: datetime, report: BatchReport) -> str:
-    """Decide and apply what happens to one enrollment now, inside the caller's transaction; returns the outcome."""
-    locked = lock_enrollment(enrollment_id)
+def _execute_together(ids: list[uuid.UUID], now: datetime) -> BatchReport:
+    """The whole batch in one transaction (the fast path)."""
+    report = BatchReport()
+    locked = lock_enrollments(ids)
+    # Read after the lock: what the steps decide on is at least as fresh as the rows they change.
+    context = _BatchContext.load(ids)
+    for enrollment_id in ids:
+        report.count(execute_step(enrollment_id, context, now, report, locked=locked.get(enrollment_id)))
+    db.session.commit()
+    return report
+
+
+def _execute_one_by_one(ids: list[uuid.UUID], now: datetime) -> BatchReport:
+    """Each enrollment in its own transaction, a failure rolled back alone (the fallback)."""
+    report = BatchReport()
+    context = _BatchContext.load(ids)
+    db.session.commit()
+    for enrollment_id in ids:
+        try:
+            outcome = execute_step(enrollment_id, context, now, report)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.exception(
+                "enrollment %s: step failed; it will be retried when its lease expires", enrollment_id
+            )
+            outcome = "failed"
+        report.count(outcome)
+    return report
+
+
+_LOCK_HERE = object()
+
+
+def execute_step(
+    enrollment_id: uuid.UUID,
+    context: _BatchContext,
+    now: datetime,
+    report: BatchReport,
+    *,
+    locked: tuple[Enrollment, Lead] | None | object = _LOCK_HERE,
+) -> str:
+    """Decide and apply what happens to one enrollment now, inside the caller's transaction; returns the outcome.
+
+    ``locked`` is the enrollment and its lead when the caller has already locked them (``None``: the row is
+    gone); by default the row is locked here.
+    """
+    if locked is _LOCK_HERE:
+        locked = lock_enrollment(enrollment_id)
     if locked is None:
         return "gone"
     enrollment, lead = locked
