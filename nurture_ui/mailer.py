@@ -28,7 +28,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from nurture_ui import activity, clock
 from nurture_ui.extensions import db
-from nurture_ui.models import Lead, OutboundMessage
+from nurture_ui.models import Activity, Lead, OutboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -273,17 +273,13 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
                 _finish(row, now, "cancelled", expected="queued", error="the lead may no longer be contacted")
                 report.cancelled.append(message_id)
                 continue
-            claimed = db.session.execute(
-                sa.update(table)
-                .where(table.c.id == message_id, table.c.status == "queued")
-                # The claim's own instant (not the job's start): how long it has been in flight is read
-                # from here, by the stuck sweep and by a person matching an `unknown` to an outage.
-                .values(
-                    status="sending",
-                    attempts=table.c.attempts + 1,
-                    updated_at=now if replaying else clock.now(),
-                )
-            ).rowcount
+            # The claim's own instant (not the job's start): how long it has been in flight is read from
+            # here, by the stuck sweep and by a person matching an `unknown` to an outage.
+            claimed = (
+                db.session.connection()
+                .execute(_CLAIM, {"the_id": message_id, "claimed_at": now if replaying else clock.now()})
+                .rowcount
+            )
             # Commits the claim with the outcome of the message before it (written by ``_finish`` below).
             db.session.commit()
             if not claimed:
@@ -320,6 +316,19 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
     return report
 
 
+_MESSAGES = OutboundMessage.__table__
+# Built once: the send loop runs these for every message, and building a statement costs more than running it.
+_CLAIM = (
+    sa.update(_MESSAGES)
+    .where(_MESSAGES.c.id == sa.bindparam("the_id"), _MESSAGES.c.status == "queued")
+    .values(status="sending", attempts=_MESSAGES.c.attempts + 1, updated_at=sa.bindparam("claimed_at"))
+)
+_MOVE = sa.update(_MESSAGES).where(
+    _MESSAGES.c.id == sa.bindparam("the_id"), _MESSAGES.c.status == sa.bindparam("expected")
+)
+_LOG = sa.insert(Activity.__table__)
+
+
 def _finish(
     row,
     now,
@@ -333,26 +342,35 @@ def _finish(
 ) -> None:
     """Move a message from ``expected`` to ``status`` with its activity; committed unless ``commit`` is
     false (then it goes with the caller's next commit)."""
-    table = OutboundMessage.__table__
+    connection = db.session.connection()
     values = {"status": status, "updated_at": now, "error": error}
     if status == "sent":
         values["sent_at"] = now
-    changed = db.session.execute(
-        sa.update(table).where(table.c.id == row.id, table.c.status == expected).values(**values)
+    changed = connection.execute(
+        _MOVE.values(**values), {"the_id": row.id, "expected": expected}
     ).rowcount
     if changed and bad_address:
-        db.session.execute(
+        connection.execute(
             sa.update(Lead.__table__).where(Lead.__table__.c.id == row.lead_id).values(undeliverable=True)
         )
     if changed:
-        activity.record(
-            activity_type or f"message_{status}",
-            tenant_id=row.tenant_id,
-            lead_id=row.lead_id,
-            enrollment_id=row.enrollment_id,
-            sequence_id=row.sequence_id,
-            occurred_at=now,
-            data={"step": row.step_order, "message": str(row.id), **({"error": error} if error else {})},
+        connection.execute(
+            _LOG,
+            {
+                "id": uuid.uuid4(),
+                "type": activity_type or f"message_{status}",
+                "tenant_id": row.tenant_id,
+                "lead_id": row.lead_id,
+                "enrollment_id": row.enrollment_id,
+                "sequence_id": row.sequence_id,
+                "actor_id": None,
+                "occurred_at": now,
+                "data": {
+                    "step": row.step_order,
+                    "message": str(row.id),
+                    **({"error": error} if error else {}),
+                },
+            },
         )
     if commit:
         db.session.commit()
