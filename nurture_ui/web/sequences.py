@@ -277,7 +277,7 @@ def exit_rules(sequence_id):
         return render_template(
             "sequences/builder.html",
             form=SequenceForm(obj=sequence),
-            **builder_context(sequence, exit_errors=errors),
+            **builder_context(sequence, exit_errors=errors, typed=typed),
         ), 422
     flash("Exit rules saved.", "success")
     return redirect(url_for("sequences.builder", sequence_id=sequence.id))
