@@ -14,7 +14,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from nurture_ui import rules, sequences
 from nurture_ui.extensions import db
-from nurture_ui.leads import team
+from nurture_ui.leads import lead_by_email, team
 from nurture_ui.models import SEQUENCE_STATUSES, Sequence
 from nurture_ui.sequences import SequenceRefused
 from nurture_ui.tenancy import current_tenant_id, get_or_404
@@ -164,6 +164,22 @@ def builder(sequence_id):
     return render_template(
         "sequences/builder.html", form=SequenceDetailsForm.for_sequence(sequence), **builder_context(sequence)
     )
+
+
+@bp.route("/<sequence_id>/why")
+@allow(*ALL_ROLES)
+def why(sequence_id):
+    """From the sequence side to the "why (not)?" panel: which checks this lead passes for it."""
+    sequence = get_or_404(Sequence, sequence_id)
+    email = request.args.get("email", "")
+    lead = lead_by_email(sequence.tenant_id, email)
+    if lead is None:
+        flash(
+            f"No lead has the address “{email.strip()}”." if email.strip() else "Enter a lead's email.",
+            "error",
+        )
+        return redirect(url_for("sequences.builder", sequence_id=sequence.id))
+    return redirect(url_for("enrollments.verdict", lead_id=lead.id, sequence_id=sequence.id))
 
 
 @bp.route("/<sequence_id>/details", methods=["POST"])
