@@ -35,6 +35,7 @@ from nurture_ui.models.base import JSONType
 # Checks a person may override with a confirmation when enrolling by hand. Everything else
 # (do-not-contact, unsubscribed, undeliverable, already in a sequence, sequence not active) never.
 OVERRIDABLE = frozenset({"status", "score_band", "reply_window", "cooldown", "entry_rules"})
+_STATUS_WORDS = {"draft": "a draft", "paused": "paused", "archived": "archived"}
 
 
 @dataclass(frozen=True)
@@ -144,12 +145,14 @@ def eligibility(
     verdict = Verdict()
     add = verdict.checks.append
 
+    state = _STATUS_WORDS.get(sequence.status, sequence.status)
     add(
         Check(
             "sequence_active",
             "The sequence is active",
             sequence.status == "active",
-            problem=f"The sequence is {sequence.status}, not active",
+            f"It is {state}: nobody can join until it is activated.",
+            problem=f"The sequence is not active ({state})",
         )
     )
     add(
@@ -431,6 +434,18 @@ def active_sequences(tenant_id: uuid.UUID) -> list[Sequence]:
             sa.select(Sequence)
             .where(Sequence.tenant_id == tenant_id, Sequence.status == "active")
             .order_by(Sequence.priority, Sequence.name)
+        )
+    )
+
+
+def checkable_sequences(tenant_id: uuid.UUID) -> list[Sequence]:
+    """The sequences the "why (not)?" panel offers: every one not archived, the active ones first (in
+    priority order), so a marketer can check a draft or paused sequence before activating it."""
+    return list(
+        db.session.scalars(
+            sa.select(Sequence)
+            .where(Sequence.tenant_id == tenant_id, Sequence.status != "archived")
+            .order_by(Sequence.status != "active", Sequence.priority, Sequence.name)
         )
     )
 

@@ -67,6 +67,16 @@ def lead_query(tenant_id: uuid.UUID, filters: LeadFilters) -> sa.Select:
     return stmt.order_by(Lead.created_at.desc(), Lead.id)
 
 
+def lead_by_email(tenant_id: uuid.UUID, email: str) -> Lead | None:
+    """The tenant's lead with this address (compared case-insensitively), or None."""
+    text = email.strip().lower()
+    if not text:
+        return None
+    return db.session.scalar(
+        sa.select(Lead).where(Lead.tenant_id == tenant_id, sa.func.lower(Lead.email) == text).limit(1)
+    )
+
+
 def segments(tenant_id: uuid.UUID) -> list[str]:
     rows = db.session.scalars(
         sa.select(Lead.segment)

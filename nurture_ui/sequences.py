@@ -39,6 +39,9 @@ TRANSITIONS = {
 EDITABLE_STATUSES = ("draft", "paused")
 CHANNEL_LABELS = {"email": "Email", "task": "Task", "call_reminder": "Call reminder"}
 MAX_NAME_LENGTH = 255
+# Auto-enrollment takes the active sequences lowest priority number first (``enrollment.auto_enroll``).
+MIN_PRIORITY, MAX_PRIORITY = 0, 9999
+MAX_DAILY_CAP = 1_000_000
 
 
 class SequenceRefused(Exception):
@@ -116,15 +119,48 @@ def create_sequence(tenant_id: uuid.UUID, name: str, *, actor: User, description
     return sequence
 
 
-def rename_sequence(sequence: Sequence, name: str, description: str, *, actor: User) -> None:
-    """Change the name and description (allowed in any status but archived)."""
+def details_problems(name: str, priority: int | None, daily_enrollment_cap: int | None) -> dict[str, str]:
+    """What is wrong with a sequence's details, by field (``name``, ``priority``, ``daily_enrollment_cap``);
+    empty when they may be saved. No cap (None) is allowed."""
+    problems = {}
+    if problem := _name_problem(name):
+        problems["name"] = problem
+    if priority is None or not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+        problems["priority"] = f"Enter a whole number from {MIN_PRIORITY} to {MAX_PRIORITY:,}."
+    if daily_enrollment_cap is not None and not 1 <= daily_enrollment_cap <= MAX_DAILY_CAP:
+        problems["daily_enrollment_cap"] = (
+            f"Leave it empty for no cap, or enter a whole number from 1 to {MAX_DAILY_CAP:,}."
+        )
+    return problems
+
+
+def update_details(
+    sequence: Sequence,
+    name: str,
+    description: str,
+    *,
+    priority: int,
+    daily_enrollment_cap: int | None,
+    actor: User,
+) -> None:
+    """Change the name, description, priority and daily enrollment cap (committed).
+
+    Allowed while draft, active or paused: none of these touch the steps, so enrollments in flight are
+    safe. Refused for an archived sequence, and with the problems by field when a value is invalid.
+    """
     if sequence.status == "archived":
         raise SequenceRefused("An archived sequence can no longer be edited.")
-    problem = _name_problem(name)
-    if problem:
-        raise SequenceRefused(problem)
+    problems = details_problems(name, priority, daily_enrollment_cap)
+    if problems:
+        raise SequenceRefused(list(problems.values()))
+    changes = {}
+    if sequence.priority != priority:
+        changes["priority"] = {"from": sequence.priority, "to": priority}
+    if sequence.daily_enrollment_cap != daily_enrollment_cap:
+        changes["daily_enrollment_cap"] = {"from": sequence.daily_enrollment_cap, "to": daily_enrollment_cap}
     sequence.name, sequence.description = name.strip(), description.strip()
-    _record(sequence, "sequence_updated", actor, {"name": sequence.name})
+    sequence.priority, sequence.daily_enrollment_cap = priority, daily_enrollment_cap
+    _record(sequence, "sequence_updated", actor, {"name": sequence.name, **changes})
     db.session.commit()
 
 

@@ -8,7 +8,7 @@ from flask_login import current_user
 
 from nurture_ui import clock, lifecycle
 from nurture_ui.bulk import MAX_SELECTED, bulk_job_status, start_bulk_enrollment
-from nurture_ui.enrollment import EnrollmentRefused, active_sequences, eligibility, enroll
+from nurture_ui.enrollment import EnrollmentRefused, checkable_sequences, eligibility, enroll
 from nurture_ui.extensions import db
 from nurture_ui.models import Enrollment, Lead, Sequence
 from nurture_ui.tenancy import get_or_404, parse_id
@@ -27,13 +27,14 @@ def _chosen_sequence() -> Sequence | None:
 @bp.route("/leads/<lead_id>/enroll", methods=["GET"])
 @allow(*ALL_ROLES)
 def verdict(lead_id):
-    """The "why (not)?" panel: every check for this lead and sequence, and whether it passes."""
+    """The "why (not)?" panel: every check for this lead and any of the tenant's sequences, whatever its
+    status (a draft or paused one fails "the sequence is active", so it only explains)."""
     lead = get_or_404(Lead, lead_id)
     sequence = _chosen_sequence()
     context = dict(
         lead=lead,
         sequence=sequence,
-        sequences=active_sequences(current_user.tenant_id),
+        sequences=checkable_sequences(current_user.tenant_id),
         verdict=eligibility(lead, sequence) if sequence else None,
     )
     if request.htmx:
@@ -56,7 +57,7 @@ def enroll_lead(lead_id):
         context = dict(
             lead=lead,
             sequence=sequence,
-            sequences=active_sequences(current_user.tenant_id),
+            sequences=checkable_sequences(current_user.tenant_id),
             verdict=refused.verdict,
             error=str(refused) if not refused.verdict.failures else None,
         )

@@ -9,7 +9,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField
 from wtforms.validators import InputRequired, NumberRange
 
-from nurture_ui.enrollment import active_sequences
+from nurture_ui.enrollment import active_sequences, checkable_sequences
 from nurture_ui.extensions import db
 from nurture_ui.leads import LeadFilters, lead_query, segments, team, update_lead
 from nurture_ui.models import LEAD_STATUSES, SCORE_BANDS, Activity, Enrollment, Lead
@@ -114,7 +114,7 @@ def detail(lead_id):
             form=form,
             enrollments=enrollments,
             activities=activities,
-            sequences=active_sequences(lead.tenant_id),
+            sequences=checkable_sequences(lead.tenant_id),
             replies=lead_replies(lead.id),
         ),
         status,

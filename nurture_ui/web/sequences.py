@@ -9,12 +9,12 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import StringField, TextAreaField
-from wtforms.validators import DataRequired, Length
+from wtforms import IntegerField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from nurture_ui import rules, sequences
 from nurture_ui.extensions import db
-from nurture_ui.leads import team
+from nurture_ui.leads import lead_by_email, team
 from nurture_ui.models import SEQUENCE_STATUSES, Sequence
 from nurture_ui.sequences import SequenceRefused
 from nurture_ui.tenancy import current_tenant_id, get_or_404
@@ -32,6 +32,34 @@ class SequenceForm(FlaskForm):
     description = TextAreaField(
         "Description", validators=[Length(max=2000, message="Use at most 2,000 characters.")]
     )
+
+
+class WholeNumberField(IntegerField):
+    """An IntegerField whose complaint about "abc" or "1.5" tells a person what to type instead."""
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError as error:
+            raise ValueError("Enter a whole number, like 10.") from error
+
+
+class SequenceDetailsForm(SequenceForm):
+    """The builder's details: name and description, plus how auto-enrollment treats the sequence.
+
+    The ranges are the core's (``sequences.details_problems``); the form only parses.
+    """
+
+    priority = WholeNumberField(
+        "Priority (lower number wins when a lead fits several sequences)",
+        validators=[InputRequired("Enter a priority, like 100.")],
+    )
+    daily_enrollment_cap = WholeNumberField("Daily enrollment cap", validators=[Optional()])
+
+    @classmethod
+    def for_sequence(cls, sequence: Sequence) -> SequenceDetailsForm:
+        """The form filled from the saved sequence, whatever another form this request posted."""
+        return cls(formdata=None, obj=sequence)
 
 
 def can_edit() -> bool:
@@ -134,25 +162,52 @@ def _current_match_count(sequence: Sequence) -> int | None:
 def builder(sequence_id):
     sequence = get_or_404(Sequence, sequence_id)
     return render_template(
-        "sequences/builder.html", form=SequenceForm(obj=sequence), **builder_context(sequence)
+        "sequences/builder.html", form=SequenceDetailsForm.for_sequence(sequence), **builder_context(sequence)
     )
+
+
+@bp.route("/<sequence_id>/why")
+@allow(*ALL_ROLES)
+def why(sequence_id):
+    """From the sequence side to the "why (not)?" panel: which checks this lead passes for it."""
+    sequence = get_or_404(Sequence, sequence_id)
+    email = request.args.get("email", "")
+    lead = lead_by_email(sequence.tenant_id, email)
+    if lead is None:
+        flash(
+            f"No lead has the address “{email.strip()}”." if email.strip() else "Enter a lead's email.",
+            "error",
+        )
+        return redirect(url_for("sequences.builder", sequence_id=sequence.id))
+    return redirect(url_for("enrollments.verdict", lead_id=lead.id, sequence_id=sequence.id))
 
 
 @bp.route("/<sequence_id>/details", methods=["POST"])
 @allow(*EDITORS)
 def details(sequence_id):
     sequence = get_or_404(Sequence, sequence_id)
-    form = SequenceForm()
+    form = SequenceDetailsForm()
     if form.validate_on_submit():
-        try:
-            sequences.rename_sequence(
-                sequence, form.name.data, form.description.data or "", actor=current_user
-            )
-        except SequenceRefused as refused:
-            form.name.errors = list(refused.messages)
-        else:
-            flash("Saved.", "success")
-            return redirect(url_for("sequences.builder", sequence_id=sequence.id))
+        name, description = form.name.data, form.description.data or ""
+        priority, cap = form.priority.data, form.daily_enrollment_cap.data
+        problems = sequences.details_problems(name, priority, cap)
+        for field_name, message in problems.items():
+            getattr(form, field_name).errors = [message]
+        if not problems:
+            try:
+                sequences.update_details(
+                    sequence,
+                    name,
+                    description,
+                    priority=priority,
+                    daily_enrollment_cap=cap,
+                    actor=current_user,
+                )
+            except SequenceRefused as refused:
+                form.name.errors = list(refused.messages)
+            else:
+                flash("Saved.", "success")
+                return redirect(url_for("sequences.builder", sequence_id=sequence.id))
     db.session.rollback()
     return render_template(
         "sequences/builder.html", form=form, show_details=True, **builder_context(sequence)
@@ -169,7 +224,9 @@ def change_status(sequence_id):
     except SequenceRefused as refused:
         db.session.rollback()
         context = builder_context(sequence, status_problems=refused.messages, attempted=target)
-        return render_template("sequences/builder.html", form=SequenceForm(obj=sequence), **context), 422
+        return render_template(
+            "sequences/builder.html", form=SequenceDetailsForm.for_sequence(sequence), **context
+        ), 422
     messages = {
         "active": "Sequence activated: matching leads will be enrolled.",
         "paused": "Sequence paused: its enrollments hold where they are. You can edit it now.",
@@ -244,7 +301,7 @@ def entry_rules(sequence_id):
         return redirect(url_for("sequences.builder", sequence_id=sequence.id))
     return render_template(
         "sequences/builder.html",
-        form=SequenceForm(obj=sequence),
+        form=SequenceDetailsForm.for_sequence(sequence),
         **builder_context(sequence, entry_editor=editor),
     ), 422
 
@@ -276,8 +333,8 @@ def exit_rules(sequence_id):
     if errors:
         return render_template(
             "sequences/builder.html",
-            form=SequenceForm(obj=sequence),
-            **builder_context(sequence, exit_errors=errors),
+            form=SequenceDetailsForm.for_sequence(sequence),
+            **builder_context(sequence, exit_errors=errors, typed=typed),
         ), 422
     flash("Exit rules saved.", "success")
     return redirect(url_for("sequences.builder", sequence_id=sequence.id))

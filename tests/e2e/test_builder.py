@@ -80,6 +80,18 @@ def test_build_three_steps_drag_the_third_to_the_top_and_it_holds(page, sign_in,
     expect(page.locator("[data-schedule]")).to_have_text(
         "Day 3 task · Day 3 email ‘Intro’ · Day 5 call reminder · ends day 5"
     )
+
+    # Priority and a daily cap, from the details form; the side card shows them once saved.
+    page.get_by_text("Name, description, priority and cap").click()
+    page.get_by_label("Priority (lower number wins when a lead fits several sequences)").fill("5")
+    page.get_by_label("Daily enrollment cap").fill("50")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".flash.success")).to_contain_text("Saved.")
+    expect(page.locator("#enrollment-controls [data-priority]")).to_contain_text("5")
+    expect(page.locator("#enrollment-controls [data-daily-cap]")).to_have_text("50 new leads a day")
+    page.get_by_text("Name, description, priority and cap").click()
+    expect(page.get_by_label("Daily enrollment cap")).to_have_value("50")
+    screenshot(page, "builder-priority-and-cap")
     assert page.js_errors == []
 
 

@@ -72,7 +72,10 @@ def _live(tenant, **fields):
 CASES: dict[str, Case] = {
     "sequences.create": Case(lambda t: ("/sequences/new", {"name": "Audited"})),
     "sequences.details": Case(
-        lambda t: (f"/sequences/{_seq(t).id}/details", {"name": "Renamed", "description": "d"})
+        lambda t: (
+            f"/sequences/{_seq(t).id}/details",
+            {"name": "Renamed", "description": "d", "priority": "5", "daily_enrollment_cap": "40"},
+        )
     ),
     "sequences.duplicate": Case(lambda t: (f"/sequences/{_seq(t).id}/duplicate", {})),
     "sequences.entry_rules": Case(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import sqlalchemy as sa
 
 from nurture_ui.extensions import db
@@ -301,6 +302,30 @@ def test_exit_switches_save_and_refuse_bad_days(login_as, tenant):
         "any_reply": True,
         "inactivity_days": 30,
     }
+
+
+@pytest.mark.parametrize("through", ["htmx", "plain form"])
+def test_an_exit_rule_error_keeps_the_switches_and_days_typed(login_as, tenant, through):
+    """With or without JavaScript, a refused save shows what was typed, not what was saved before."""
+    client = login_as("marketer")
+    sequence = factories.make_sequence(tenant)  # the default switches: any reply off, no inactivity
+    client.get(f"/sequences/{sequence.id}")
+    typed = {"conversion": "on", "any_reply": "on", "inactivity_on": "on", "inactivity_days": "0"}
+    response = client.post(
+        f"/sequences/{sequence.id}/exit-rules", typed, headers=HTMX if through == "htmx" else {}
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == (200 if through == "htmx" else 422)
+    assert ("<html" in page) == (through == "plain form")
+    assert "Inactivity: enter a whole number of days from 1 to 365, or off." in page
+    exit_form = page[page.index('id="exit-rules"') :]
+    for key in ("conversion", "any_reply", "inactivity_on"):
+        assert f'name="{key}" checked' in exit_form, key
+    for key in ("disqualification", "unsubscribe", "positive_reply"):
+        assert f'name="{key}" >' in exit_form, key
+    assert 'name="inactivity_days" value="0"' in exit_form
+    db.session.expire_all()
+    assert db.session.get(Sequence, sequence.id).exit_rules["any_reply"] is False
 
 
 def test_duplicate_from_the_list(login_as, tenant):

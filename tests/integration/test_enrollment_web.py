@@ -60,6 +60,59 @@ def test_do_not_contact_is_refused_with_reasons_even_when_overriding(login_as, t
     assert db.session.scalar(sa.select(sa.func.count(Enrollment.id))) == 0
 
 
+@pytest.mark.parametrize("status", ["draft", "paused", "archived"])
+def test_why_not_works_for_a_sequence_that_is_not_active_and_never_enrolls(login_as, tenant, status):
+    client = login_as("marketer")
+    resting = factories.make_sequence(
+        tenant,
+        name="Not yet",
+        status=status,
+        entry_rules={"all": [{"field": "segment", "op": "eq", "value": "SMB"}]},
+        steps=[{"channel": "task"}],
+    )
+    lead = factories.make_lead(tenant, segment="Enterprise")
+    state = {"draft": "a draft", "paused": "paused", "archived": "archived"}[status]
+    html = client.get(f"/leads/{lead.id}/enroll?sequence_id={resting.id}").get_data(as_text=True)
+    assert f"Fails:</span>The sequence is not active ({state})" in html
+    assert "Does not meet the entry rule" in html  # the other checks are judged too
+    assert "Passes:</span>The lead is not marked do-not-contact" in html
+    assert f"cannot be enrolled: The sequence is not active ({state})." in html
+    assert "Enroll anyway" not in html and "Enroll in Not yet" not in html
+    for form in ({"sequence_id": str(resting.id)}, {"sequence_id": str(resting.id), "override": "yes"}):
+        response = client.post(f"/leads/{lead.id}/enroll", form)
+        assert response.status_code == 422
+        assert "The sequence is not active" in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(Enrollment.id))) == 0
+
+
+def test_the_picker_offers_draft_and_paused_sequences_to_check(login_as, tenant, sequence):
+    client = login_as("rep")
+    factories.make_sequence(tenant, name="Drafted", status="draft")
+    factories.make_sequence(tenant, name="Resting", status="paused")
+    factories.make_sequence(tenant, name="Gone", status="archived")
+    lead = factories.make_lead(tenant)
+    for url in (f"/leads/{lead.id}", f"/leads/{lead.id}/enroll"):
+        page = client.get(url).get_data(as_text=True)
+        picker = page[
+            page.index('id="enroll-sequence"') : page.index("</select>", page.index('id="enroll-sequence"'))
+        ]
+        active, resting = picker.split('<optgroup label="Not active: check only">')
+        assert "Warm nurture" in active and "Drafted" not in active
+        assert "Drafted (draft)" in resting and "Resting (paused)" in resting
+        assert "Gone" not in picker
+
+
+def test_from_the_builder_a_lead_is_checked_by_email(login_as, tenant):
+    client = login_as("marketer")
+    draft = factories.make_sequence(tenant, name="Drafted", status="draft")
+    lead = factories.make_lead(tenant, email="Pat@Example.test")
+    response = client.get(f"/sequences/{draft.id}/why?email=%20pat@example.TEST%20")
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"/leads/{lead.id}/enroll?sequence_id={draft.id}")
+    missing = client.get(f"/sequences/{draft.id}/why?email=nobody@example.test", follow_redirects=True)
+    assert "No lead has the address “nobody@example.test”." in missing.get_data(as_text=True)
+
+
 def test_override_needs_the_confirmation(login_as, tenant, sequence):
     client = login_as("marketer")
     lead = factories.make_lead(tenant, segment="Enterprise")
