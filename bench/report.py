@@ -1,0 +1,305 @@
+"""Run every benchmark and write BENCHMARKS.md: the machine, the date, each figure's command, its target.
+
+    .venv/bin/python -m bench.report                       the full run (make bench), writes BENCHMARKS.md
+    .venv/bin/python -m bench.report --smoke               tiny sizes, to a temp file (make bench-smoke)
+    .venv/bin/python -m bench.report --memory-steps 1000000   also the worker's memory at 1,000,000 due steps
+
+Uses DATABASE_URL when set, else the database ``nurture_bench`` on postgresql://postgres@127.0.0.1:5432
+(created when missing); REDIS_URL when set, else redis://127.0.0.1:6379/14. Each benchmark runs as its own
+process (``bench.bench_engine``, ``bench.bench_enroll``, ``bench.bench_pages``) and hands its figures back
+as JSON; a benchmark that fails fails the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.processes import ROOT
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/nurture_bench"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
+
+TARGET_STEPS_PER_S = 1000
+TARGET_OVER_NAIVE = 10
+TARGET_ENROLL_1M_S = 60
+TARGET_PAGE_P95_MS = 150
+TARGET_WORKER_MIB = 300
+
+
+@dataclass
+class Sizes:
+    steps: int
+    naive_steps: int
+    workers: str
+    enroll_leads: list[int]
+    page_leads: int
+    page_requests: int
+    memory_steps: int
+
+
+FULL = Sizes(steps=20_000, naive_steps=20_000, workers="1,2,4", enroll_leads=[100_000, 1_000_000],
+             page_leads=100_000, page_requests=20, memory_steps=0)  # fmt: skip
+SMOKE = Sizes(steps=200, naive_steps=20, workers="1,2,4", enroll_leads=[2_000], page_leads=2_000,
+              page_requests=3, memory_steps=0)  # fmt: skip
+
+
+@dataclass
+class Figure:
+    """One row of the table: what was measured, its value, the target and whether it was met."""
+
+    name: str
+    value: str
+    target: str = ""
+    passed: bool | None = None
+    command: str = ""
+
+    @property
+    def verdict(self) -> str:
+        return {True: "pass", False: "FAIL", None: "—"}[self.passed]
+
+
+def ensure_database(url: str) -> None:
+    """Create the PostgreSQL database named in ``url`` when it does not exist yet."""
+    import psycopg
+    from psycopg import sql
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("postgresql"):
+        return
+    admin = parsed.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (parsed.database,)
+        ).fetchone()
+        if not exists:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(parsed.database)))
+
+
+def machine(database_url: str) -> dict[str, str]:
+    """CPU model, cores, memory, PostgreSQL and Python versions of this machine."""
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = "unknown"
+    try:
+        kib = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
+        memory = f"{kib / 1024 / 1024:.1f} GiB"
+    except (OSError, IndexError, ValueError):
+        pass
+    postgres = "not PostgreSQL"
+    if database_url.startswith("postgresql"):
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        plain = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(plain) as connection:
+            postgres = connection.execute("SHOW server_version").fetchone()[0]
+    return {
+        "CPU": cpu,
+        "cores": str(os.cpu_count()),
+        "RAM": memory,
+        "PostgreSQL": postgres,
+        "Python": platform.python_version(),
+        "OS": platform.platform(),
+    }
+
+
+def run_benchmark(
+    module: str, arguments: list[str], out_dir: Path, env: dict[str, str]
+) -> tuple[object, str]:
+    """Run ``python -m module arguments --json FILE``; returns its figures and the command (without --json)."""
+    result = out_dir / f"{module.rsplit('.', 1)[-1]}.json"
+    command = [sys.executable, "-m", module, *arguments]
+    shown = shlex.join([".venv/bin/python", "-m", module, *arguments])
+    print(f"== {shown}", flush=True)
+    subprocess.run([*command, "--json", str(result)], cwd=ROOT, env=env, check=True)
+    return json.loads(result.read_text()), shown
+
+
+def figures(engine: dict, engine_command: str, enroll: list, enroll_command: str, pages: dict,
+            pages_command: str) -> list[Figure]:  # fmt: skip
+    """Every figure with its target and verdict, in the order of the table."""
+    rows: list[Figure] = []
+    for run in engine["engine"]:
+        two = run["workers"] == 2
+        rows.append(Figure(
+            f"Engine, {run['workers']} worker{'s' if run['workers'] > 1 else ''} ({run['steps']:,} due email steps, "
+            f"{run['worker_mode']})", f"{run['steps_per_s']:,.0f} steps/s",
+            f"≥ {TARGET_STEPS_PER_S:,} steps/s" if two else "",
+            run["steps_per_s"] >= TARGET_STEPS_PER_S if two else None, engine_command))  # fmt: skip
+    for run in engine["engine"]:
+        rows.append(worker_memory_figure(run, engine_command))
+    if engine.get("naive"):
+        naive = engine["naive"]
+        rows.append(Figure(f"Naive baseline, 2 workers ({naive['steps']:,} enqueue_at jobs)",
+                           f"{naive['steps_per_s']:,.1f} steps/s", command=engine_command))  # fmt: skip
+    if engine.get("engine_over_naive") is not None:
+        ratio = engine["engine_over_naive"]
+        rows.append(Figure("Engine ÷ naive (2 workers)", f"{ratio:,.1f}×", f"≥ {TARGET_OVER_NAIVE}×",
+                           ratio >= TARGET_OVER_NAIVE, engine_command))  # fmt: skip
+    if engine.get("ceiling"):
+        ceiling = engine["ceiling"]
+        rows.append(Figure(f"Ceiling: pgbench, 2 clients ({ceiling['transactions']:,} step transactions)",
+                           f"{ceiling['tps']:,.0f} tps", command=ceiling["command"]))  # fmt: skip
+    if engine.get("engine_share_of_ceiling") is not None:
+        rows.append(Figure("Engine (2 workers) ÷ pgbench ceiling", f"{engine['engine_share_of_ceiling']:.0%}",
+                           command=engine_command))  # fmt: skip
+    if engine.get("memory"):
+        rows.append(worker_memory_figure(engine["memory"], engine_command))
+    for run in enroll:
+        million = run["leads"] >= 1_000_000
+        rows.append(Figure(
+            f"Auto-enroll {run['leads']:,} leads against {run['sequences']} sequences",
+            f"{run['seconds']:,.1f} s ({run['enrolled']:,} enrolled)",
+            f"< {TARGET_ENROLL_1M_S} s" if million else "",
+            run["seconds"] < TARGET_ENROLL_1M_S if million else None, enroll_command))  # fmt: skip
+    data = pages.get("data", {})
+    scale = f"{data.get('leads', 0):,} leads, {data.get('activities', 0):,} activities"
+    for page in pages["pages"]:
+        rows.append(Figure(
+            f"Page: {page['page']} ({scale})", f"p50 {page['p50_ms']:,.0f} ms · p95 {page['p95_ms']:,.0f} ms",
+            f"p95 < {TARGET_PAGE_P95_MS} ms", page["p95_ms"] < TARGET_PAGE_P95_MS, pages_command))  # fmt: skip
+    return rows
+
+
+def worker_memory_figure(run: dict, command: str) -> Figure:
+    peak = max(run["peak_rss_mib"])
+    return Figure(
+        f"Worker peak RSS, {run['workers']} worker{'s' if run['workers'] > 1 else ''}, {run['steps']:,} due steps "
+        "(worker and work horses)", f"{peak:,.0f} MiB", f"< {TARGET_WORKER_MIB} MB", peak < TARGET_WORKER_MIB,
+        command)  # fmt: skip
+
+
+def table(rows: list[Figure]) -> str:
+    """A Markdown table of the figures (pipes in a cell escaped)."""
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    lines = ["| figure | value | target | result |", "|---|---|---|---|"]
+    lines += [f"| {cell(r.name)} | {cell(r.value)} | {cell(r.target)} | {r.verdict} |" for r in rows]
+    return "\n".join(lines)
+
+
+def render(
+    rows: list[Figure], about: dict[str, str], when: datetime, commands: list[str], smoke: bool
+) -> str:
+    """The whole BENCHMARKS.md."""
+    passed = sum(r.passed is True for r in rows)
+    judged = sum(r.passed is not None for r in rows)
+    parts = [
+        "# Benchmarks",
+        "",
+        ("**Smoke run at tiny sizes: these figures say only that the benchmarks work.**\n" if smoke else "")
+        + f"Run on {when:%Y-%m-%d %H:%M} UTC with `make bench`; {passed} of {judged} targets met.",
+        "",
+        "## Machine",
+        "",
+        *[f"- {k}: {v}" for k, v in about.items()],
+        "",
+        "## Figures",
+        "",
+        table(rows),
+        "",
+        "## Commands",
+        "",
+        "Each figure above comes from one of these (run from the repository root, with `DATABASE_URL` and "
+        "`REDIS_URL` as in the machine section):",
+        "",
+        *[f"- `{c}`" for c in commands],
+        "",
+        "## How each figure is measured",
+        "",
+        "- **Engine**: N leads enrolled in a one-email-step sequence, all due; `worker.py` processes on a private "
+        "queue and a local SMTP server (`bench/smtp_sink.py`). Timed from the first dispatcher tick until the SMTP "
+        "server has accepted N messages and all N are `sent` in the database.",
+        "- **Worker peak RSS**: the highest `VmHWM` of any process in each worker's tree (the worker and its "
+        "forked work horses), sampled from `/proc` every 50 ms.",
+        "- **Naive baseline**: one `Queue.enqueue_at` job per enrollment-step run by 2 RQ workers with the RQ "
+        "scheduler; each job loads the rows through the ORM, renders, writes the message and activities, sends "
+        "over a new SMTP connection and commits (`bench/naive.py`).",
+        "- **Ceiling**: `pgbench` running `bench/pgbench_step.sql` (update the enrollment, insert the message, "
+        "insert two activities per transaction) with 2 clients against the same schema.",
+        "- **Auto-enroll**: one `auto_enroll` run over a tenant's leads and five active sequences.",
+        "- **Pages**: server time through the Flask test client signed in as a manager, after two warm-up "
+        "requests.",
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny sizes; writes to a temp file unless --output"
+    )
+    parser.add_argument("--output", type=Path, help="where to write the report (default BENCHMARKS.md)")
+    parser.add_argument("--steps", type=int, help="due steps per engine run")
+    parser.add_argument("--naive-steps", type=int, help="steps for the naive baseline (default: --steps)")
+    parser.add_argument("--enroll-leads", help="comma-separated sizes for auto-enrollment")
+    parser.add_argument("--page-leads", type=int, help="leads for the page benchmark")
+    parser.add_argument(
+        "--memory-steps", type=int, help="also run the 2-worker engine at this many due steps"
+    )
+    parser.add_argument("--simple", action="store_true", help="engine workers run jobs in-process")
+    args = parser.parse_args(argv)
+
+    sizes = SMOKE if args.smoke else FULL
+    steps = args.steps or sizes.steps
+    naive_steps = args.naive_steps or (sizes.naive_steps if args.steps is None else steps)
+    enroll_leads = [int(n) for n in args.enroll_leads.split(",")] if args.enroll_leads else sizes.enroll_leads
+    page_leads = args.page_leads or sizes.page_leads
+    memory_steps = sizes.memory_steps if args.memory_steps is None else args.memory_steps
+    output = args.output or (Path(tempfile.mkdtemp(prefix="nurture-bench-")) / "BENCHMARKS.md" if args.smoke
+                             else ROOT / "BENCHMARKS.md")  # fmt: skip
+
+    database_url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    redis_url = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+    ensure_database(database_url)
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    out_dir = Path(tempfile.mkdtemp(prefix="nurture-bench-json-"))
+    when = datetime.now(UTC)
+
+    engine_args = ["--steps", str(steps), "--naive-steps", str(naive_steps), "--workers", sizes.workers]
+    engine_args += ["--memory-steps", str(memory_steps)] if memory_steps else []
+    engine_args += ["--simple"] if args.simple else []
+    engine, engine_command = run_benchmark("bench.bench_engine", engine_args, out_dir, env)
+    enroll_args = [a for n in enroll_leads for a in ("--leads", str(n))]
+    enroll, enroll_command = run_benchmark("bench.bench_enroll", enroll_args, out_dir, env)
+    page_args = ["--leads", str(page_leads), "--requests", str(sizes.page_requests)]
+    pages, pages_command = run_benchmark("bench.bench_pages", page_args, out_dir, env)
+
+    rows = figures(engine, engine_command, enroll, enroll_command, pages, pages_command)
+    about = {**machine(database_url), "database": _without_password(database_url), "Redis": redis_url}
+    output.write_text(render(rows, about, when, [engine_command, enroll_command, pages_command], args.smoke))
+    print(table(rows))
+    print(f"\nWrote {output}")
+    return 0
+
+
+def _without_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
