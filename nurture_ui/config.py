@@ -95,6 +95,9 @@ def load_config(instance_path: str | Path) -> dict:
         "MAIL_RETRY_BASE_SECONDS": _int("MAIL_RETRY_BASE_SECONDS", 30),
         "MAIL_REQUEUE_AFTER_SECONDS": _int("MAIL_REQUEUE_AFTER_SECONDS", 120),
         "MAIL_SENDING_STUCK_SECONDS": _int("MAIL_SENDING_STUCK_SECONDS", 600),
+        # Messages claimed (and their outcomes committed) together: one commit for this many sends, and at
+        # most this many left `unknown` by a crash mid-send. 1 commits around every single message.
+        "MAIL_CLAIM_GROUP": _int("MAIL_CLAIM_GROUP", 20),
         # The capturing SMTP server of `make run` keeps what it receives here (see nurture_ui.devmail).
         "DEVMAIL_ENABLED": os.environ.get("DEVMAIL", "").lower() in ("1", "true", "yes"),
         "DEVMAIL_PATH": os.environ.get("DEVMAIL_PATH") or str(instance_path / "devmail.sqlite"),

@@ -1,7 +1,8 @@
 """Send queued emails over SMTP, never twice, and sign the unsubscribe links they carry.
 
-A message moves ``queued → sending → sent``, each step its own commit. The move to ``sending`` is a
-conditional UPDATE, so of two send jobs holding the same message only one sends it. A message a crash left
+A message moves ``queued → sending → sent``. The move to ``sending`` is a conditional UPDATE committed before
+the message goes to the server (for a small group of messages at a time, ``MAIL_CLAIM_GROUP``), so of two
+send jobs holding the same message only one sends it. A message a crash left
 in ``sending`` may or may not have reached the server: it becomes ``unknown`` for a person to look at and is
 never resent automatically. Transient SMTP failures put the message back to ``queued`` and the dispatcher's
 sweep retries it after a growing delay; permanent ones mark it ``failed``.
@@ -226,11 +227,12 @@ class SendReport:
 def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> SendReport:
     """Send each ``queued`` message once over one SMTP connection.
 
-    Before a message goes to the server its move to ``sending`` is committed; the outcome of one message
-    (``sent``, ``failed``, back to ``queued``) commits with the move of the next one to ``sending``: one
-    commit a message, and a crash at any point leaves at most the message in flight in ``sending`` (it
-    becomes ``unknown``, never resent). Messages in any other state are skipped (another job sent them, a
-    person cancelled them). A message to a lead who became do-not-contact or unsubscribed in the meantime
+    Messages are claimed a small group at a time (``MAIL_CLAIM_GROUP``): the group's move to ``sending`` is
+    committed before any of it goes to the server, and the group's outcomes (``sent``, ``failed``, back to
+    ``queued``) commit with the claim of the next group. One commit serves a whole group, and a crash at any
+    point leaves at most one group in ``sending``: those messages become ``unknown`` for a person to look
+    at and are never resent automatically. Messages in any other state are skipped (another job sent them,
+    a person cancelled them). A message to a lead who became do-not-contact or unsubscribed in the meantime
     is cancelled instead of sent.
     """
     replaying = now is not None
@@ -261,68 +263,134 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
         )
     }
     db.session.commit()
-    max_attempts = int(current_app.config.get("MAIL_MAX_ATTEMPTS", 5))
-    connection = SmtpConnection(current_app.config)
+    config = current_app.config
+    max_attempts = int(config.get("MAIL_MAX_ATTEMPTS", 5))
+    group_size = max(1, int(config.get("MAIL_CLAIM_GROUP", 20)))
+    connection = SmtpConnection(config)
     try:
-        for message_id in ids:
-            row = rows.get(message_id)
-            if row is None:
-                report.skipped.append(message_id)
-                continue
-            if row.do_not_contact or row.unsubscribed_at is not None:
-                _finish(row, now, "cancelled", expected="queued", error="the lead may no longer be contacted")
-                report.cancelled.append(message_id)
-                continue
+        for start in range(0, len(ids), group_size):
+            sendable = []
+            for message_id in ids[start : start + group_size]:
+                row = rows.get(message_id)
+                if row is None:
+                    report.skipped.append(message_id)
+                elif row.do_not_contact or row.unsubscribed_at is not None:
+                    error = "the lead may no longer be contacted"
+                    _finish(row, now, "cancelled", expected="queued", error=error, commit=False)
+                    report.cancelled.append(message_id)
+                else:
+                    sendable.append(row)
             # The claim's own instant (not the job's start): how long it has been in flight is read from
             # here, by the stuck sweep and by a person matching an `unknown` to an outage.
-            claimed = (
-                db.session.connection()
-                .execute(_CLAIM, {"the_id": message_id, "claimed_at": now if replaying else clock.now()})
-                .rowcount
-            )
-            # Commits the claim with the outcome of the message before it (written by ``_finish`` below).
+            claimed = _claim([row.id for row in sendable], now if replaying else clock.now())
+            # Commits the claim with the outcomes of the group before it.
             db.session.commit()
-            if not claimed:
-                report.skipped.append(message_id)
-                continue
+            sent, untried = [], [row for row in sendable if row.id in claimed]
+            report.skipped.extend(row.id for row in sendable if row.id not in claimed)
             try:
-                try:
-                    email = wire_email(row, now=now)
-                except UnsendableMessage as error:
-                    raise _PermanentFailure(str(error), bad_address=True) from error
-                connection.send(email)
-            except _PermanentFailure as error:
-                _finish(row, now, "failed", error=str(error), bad_address=error.bad_address, commit=False)
-                report.failed.append(message_id)
-            except _TransientFailure as error:
-                if row.attempts + 1 >= max_attempts:
-                    error_text = f"gave up after {row.attempts + 1} attempts: {error}"
-                    _finish(row, now, "failed", error=error_text, commit=False)
-                    report.failed.append(message_id)
-                else:
-                    # Back to the outbox for a later try: recorded too, so a person sees why it waits.
-                    _finish(
-                        row, now, "queued", error=str(error), activity_type="message_deferred", commit=False
-                    )
-                    report.retrying.append(message_id)
-            else:
-                _finish(row, now, "sent", commit=False)
-                report.sent.append(message_id)
+                while untried:
+                    row = untried[0]
+                    try:
+                        email, unsendable = wire_email(row, now=now), None
+                    except UnsendableMessage as error:
+                        email, unsendable = None, _PermanentFailure(str(error), bad_address=True)
+                    del untried[0]  # from here on it may have reached the server
+                    try:
+                        if unsendable:
+                            raise unsendable
+                        connection.send(email)
+                    except _PermanentFailure as error:
+                        bad = error.bad_address
+                        _finish(row, now, "failed", error=str(error), bad_address=bad, commit=False)
+                        report.failed.append(row.id)
+                    except _TransientFailure as error:
+                        if row.attempts + 1 >= max_attempts:
+                            error_text = f"gave up after {row.attempts + 1} attempts: {error}"
+                            _finish(row, now, "failed", error=error_text, commit=False)
+                            report.failed.append(row.id)
+                        else:
+                            # Back to the outbox for a later try: recorded, so a person sees why it waits.
+                            deferred = "message_deferred"
+                            _finish(
+                                row, now, "queued", error=str(error), activity_type=deferred, commit=False
+                            )
+                            report.retrying.append(row.id)
+                    else:
+                        sent.append(row)
+                        report.sent.append(row.id)
+            finally:
+                # Also when something unexpected stops the loop: what was accepted is recorded, and what
+                # never went to the server goes back to the outbox (the message in flight stays `sending`).
+                _finish_sent(sent, now)
+                _release([row.id for row in untried])
     finally:
         try:
-            db.session.commit()  # the last outcome
+            db.session.commit()  # the last group's outcomes
         finally:
             connection.close()
     return report
 
 
+def _claim(message_ids: list[uuid.UUID], claimed_at: datetime) -> set[uuid.UUID]:
+    """Move the still ``queued`` of these messages to ``sending`` (not committed); returns the ones moved."""
+    if not message_ids:
+        return set()
+    table = OutboundMessage.__table__
+    moved = db.session.connection().execute(
+        sa.update(table)
+        .where(table.c.id.in_(message_ids), table.c.status == "queued")
+        .values(status="sending", attempts=table.c.attempts + 1, updated_at=claimed_at)
+        .returning(table.c.id)
+    )
+    return {uuid.UUID(str(i)) for i in moved.scalars()}
+
+
+def _release(message_ids: list[uuid.UUID]) -> None:
+    """Put claimed messages that never went to the server back to ``queued`` (not committed)."""
+    if not message_ids:
+        return
+    table = OutboundMessage.__table__
+    db.session.connection().execute(
+        sa.update(table)
+        .where(table.c.id.in_(message_ids), table.c.status == "sending")
+        .values(status="queued", attempts=table.c.attempts - 1)
+    )
+
+
+def _finish_sent(rows: list, now: datetime) -> None:
+    """Mark messages the server accepted ``sent``, with their ``message_sent`` activities (not committed)."""
+    if not rows:
+        return
+    table = OutboundMessage.__table__
+    connection = db.session.connection()
+    moved = connection.execute(
+        sa.update(table)
+        .where(table.c.id.in_([row.id for row in rows]), table.c.status == "sending")
+        .values(status="sent", sent_at=now, updated_at=now, error=None)
+        .returning(table.c.id)
+    )
+    moved = {uuid.UUID(str(i)) for i in moved.scalars()}
+    logged = [
+        {
+            "id": uuid.uuid4(),
+            "type": "message_sent",
+            "tenant_id": row.tenant_id,
+            "lead_id": row.lead_id,
+            "enrollment_id": row.enrollment_id,
+            "sequence_id": row.sequence_id,
+            "actor_id": None,
+            "occurred_at": now,
+            "data": {"step": row.step_order, "message": str(row.id)},
+        }
+        for row in rows
+        if row.id in moved
+    ]
+    if logged:
+        connection.execute(_LOG, logged)
+
+
 _MESSAGES = OutboundMessage.__table__
-# Built once: the send loop runs these for every message, and building a statement costs more than running it.
-_CLAIM = (
-    sa.update(_MESSAGES)
-    .where(_MESSAGES.c.id == sa.bindparam("the_id"), _MESSAGES.c.status == "queued")
-    .values(status="sending", attempts=_MESSAGES.c.attempts + 1, updated_at=sa.bindparam("claimed_at"))
-)
+# Built once: the send loop runs these often, and building a statement costs more than running it.
 _MOVE = sa.update(_MESSAGES).where(
     _MESSAGES.c.id == sa.bindparam("the_id"), _MESSAGES.c.status == sa.bindparam("expected")
 )
@@ -346,9 +414,7 @@ def _finish(
     values = {"status": status, "updated_at": now, "error": error}
     if status == "sent":
         values["sent_at"] = now
-    changed = connection.execute(
-        _MOVE.values(**values), {"the_id": row.id, "expected": expected}
-    ).rowcount
+    changed = connection.execute(_MOVE.values(**values), {"the_id": row.id, "expected": expected}).rowcount
     if changed and bad_address:
         connection.execute(
             sa.update(Lead.__table__).where(Lead.__table__.c.id == row.lead_id).values(undeliverable=True)

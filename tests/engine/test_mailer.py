@@ -171,3 +171,72 @@ def test_a_forged_unsubscribe_token_is_refused(app, queued):
     client = app.test_client()
     assert client.get("/u/not-a-token").status_code == 404
     assert client.post(f"/u/{unsubscribe_token(queued.lead_id)}x").status_code == 404
+
+
+@pytest.fixture
+def seven_queued(clock, tenant):
+    factories.make_template(tenant, "a", subject="Hi {{ lead.first_name }}", body="Body")
+    sequence = factories.make_sequence(tenant, status="active", steps=[{"template_id": "a"}])
+    for i in range(7):
+        enroll(factories.make_lead(tenant, email=f"lead{i}@example.test"), sequence, clock.now())
+    run_due(clock.now(), send=False)
+    return list(db.session.scalars(sa.select(OutboundMessage.id).order_by(OutboundMessage.to_email)))
+
+
+def statuses(ids) -> list[str]:
+    db.session.expire_all()
+    by_id = {m.id: m.status for m in db.session.scalars(sa.select(OutboundMessage))}
+    return [by_id[i] for i in ids]
+
+
+def test_messages_are_claimed_and_recorded_a_group_at_a_time(
+    app, monkeypatch, clock, seven_queued, smtp_server
+):
+    """Each group's claim commits before any of it is sent; its outcomes commit with the next claim."""
+    monkeypatch.setitem(app.config, "MAIL_CLAIM_GROUP", 3)
+    commits = []
+
+    def count(connection):
+        commits.append(len(smtp_server.messages))
+
+    sa.event.listen(db.engine, "commit", count)
+    try:
+        report = send_messages(seven_queued, clock.now())
+    finally:
+        sa.event.remove(db.engine, "commit", count)
+    # Read, then one claim per group (3, 3, 1) — each committed before its group went out — then the last outcomes.
+    assert commits == [0, 0, 3, 6, 7]
+    assert report.sent == seven_queued
+    assert statuses(seven_queued) == ["sent"] * 7 and len(smtp_server.messages) == 7
+    messages_sent = sa.select(sa.func.count()).where(Activity.type == "message_sent")
+    assert db.session.scalar(messages_sent) == 7
+
+
+def test_a_crash_mid_group_leaves_only_the_message_in_flight_unaccounted(
+    app, monkeypatch, clock, seven_queued, smtp_server
+):
+    """Accepted messages are recorded, the one in flight stays `sending` (later `unknown`), and the rest of
+    its group, never sent, goes back to the outbox: nothing is lost and nothing can go twice."""
+    from nurture_ui import mailer
+
+    monkeypatch.setitem(app.config, "MAIL_CLAIM_GROUP", 5)
+    real_send, calls = mailer.SmtpConnection.send, []
+
+    def send(self, email):
+        calls.append(email.recipient)
+        if len(calls) == 3:
+            raise RuntimeError("the worker's code broke mid-send")
+        return real_send(self, email)
+
+    monkeypatch.setattr(mailer.SmtpConnection, "send", send)
+    with pytest.raises(RuntimeError):
+        send_messages(seven_queued, clock.now())
+    assert statuses(seven_queued) == ["sent", "sent", "sending", "queued", "queued", "queued", "queued"]
+    assert len(smtp_server.messages) == 2
+    later = clock.now() + timedelta(seconds=app.config["MAIL_SENDING_STUCK_SECONDS"] + 1)
+    assert mark_stuck_sending_unknown(later) == 1
+    monkeypatch.setattr(mailer.SmtpConnection, "send", real_send)
+    report = send_messages(seven_queued, clock.now())
+    assert report.sent == seven_queued[3:]
+    assert statuses(seven_queued) == ["sent", "sent", "unknown", "sent", "sent", "sent", "sent"]
+    assert len(smtp_server.messages) == 6
