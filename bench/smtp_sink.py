@@ -21,8 +21,9 @@ MAX_LINE = 1 << 20
 class SmtpSink:
     """An asyncio SMTP server; ``accepted`` counts messages whose DATA ended with a 250."""
 
-    def __init__(self) -> None:
+    def __init__(self, refuse: tuple[bytes, ...] = ()) -> None:
         self.accepted = 0
+        self.refuse = refuse  # recipients answered 550 (tests of a client's refusal handling)
         self.server: asyncio.base_events.Server | None = None
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
@@ -59,6 +60,8 @@ class SmtpSink:
                         writer.write(b"503 5.5.1 Need MAIL before RCPT\r\n")
                     elif not argument.upper().startswith(b"TO:"):
                         writer.write(b"501 5.5.4 Syntax: RCPT TO:<address>\r\n")
+                    elif any(address in argument for address in self.refuse):
+                        writer.write(b"550 5.1.1 No such user\r\n")
                     else:
                         recipients += 1
                         writer.write(b"250 2.1.5 OK\r\n")

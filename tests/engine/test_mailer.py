@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import smtplib
 from datetime import timedelta
 
 import pytest
@@ -240,3 +241,46 @@ def test_a_crash_mid_group_leaves_only_the_message_in_flight_unaccounted(
     assert report.sent == seven_queued[3:]
     assert statuses(seven_queued) == ["sent", "sent", "unknown", "sent", "sent", "sent", "sent"]
     assert len(smtp_server.messages) == 6
+
+
+@pytest.fixture
+def pipelining_server(app, monkeypatch):
+    """An SMTP server that advertises PIPELINING (the benchmark's sink) and refuses one address."""
+    import asyncio
+    import threading
+
+    from bench.smtp_sink import SmtpSink
+
+    loop = asyncio.new_event_loop()
+    server = SmtpSink(refuse=(b"lead3@example.test",))
+    port = loop.run_until_complete(server.start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    monkeypatch.setitem(app.config, "SMTP_PORT", port)
+    yield server
+    loop.call_soon_threadsafe(server.server.close)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+
+
+def test_a_server_offering_pipelining_gets_each_message_in_two_round_trips(
+    app, monkeypatch, clock, seven_queued, pipelining_server
+):
+    """MAIL, RCPT and DATA go in one write; a refused recipient fails alone and the session goes on."""
+    writes = []
+    real_send = smtplib.SMTP.send
+    monkeypatch.setattr(smtplib.SMTP, "send", lambda self, data: writes.append(data) or real_send(self, data))
+    report = send_messages(seven_queued, clock.now())
+    assert len(report.sent) == 6 and len(report.failed) == 1
+    assert pipelining_server.accepted == 6
+    assert statuses(seven_queued).count("sent") == 6
+    [failed] = report.failed
+    message = status_of(db.session.get(OutboundMessage, failed))
+    assert message.to_email == "lead3@example.test" and "550" in message.error
+    assert db.session.get(Lead, message.lead_id).undeliverable
+    grouped = [
+        w
+        for w in writes
+        if isinstance(w, bytes) and w.startswith(b"MAIL FROM:") and w.endswith(b"\r\nDATA\r\n")
+    ]
+    assert len(grouped) == 7 and all(b"\r\nRCPT TO:<lead" in w for w in grouped)
