@@ -23,6 +23,9 @@ def record(
 ) -> Activity:
     """Add an activity to the current session; it commits with the change it records (the caller's unit)."""
     activity = Activity(
+        # Set here, not left to the column default: with every key known, a flush of many activities is
+        # one executemany.
+        id=uuid.uuid4(),
         tenant_id=tenant_id,
         type=type,
         lead_id=lead_id,

@@ -64,7 +64,7 @@ def unsubscribe_url(lead_id: uuid.UUID) -> str:
 
 def new_message_id() -> str:
     """A fresh RFC 5322 Message-ID in the sender's domain; fixed on the message when it is created."""
-    domain = parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "nurture.invalid"
+    domain = _sender(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "nurture.invalid"
     return make_msgid(idstring=uuid.uuid4().hex[:12], domain=domain)
 
 

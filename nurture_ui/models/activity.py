@@ -27,6 +27,9 @@ class Activity(IdMixin, TenantMixin, db.Model):
     """One line of the trace. Written in the same transaction as the change it records; never updated."""
 
     __tablename__ = "activities"
+    # ``seq`` is filled by the database and read back only when used: no RETURNING, so a flush of many
+    # activities is one pipelined executemany instead of one enormous multi-row INSERT.
+    __mapper_args__ = {"eager_defaults": False}
     __table_args__ = (
         sa.Index("ix_activities_enrollment_time", "enrollment_id", "occurred_at"),
         sa.Index("ix_activities_lead_time", "lead_id", "occurred_at"),
