@@ -95,6 +95,8 @@ def load_config(instance_path: str | Path) -> dict:
         "MAIL_RETRY_BASE_SECONDS": _int("MAIL_RETRY_BASE_SECONDS", 30),
         "MAIL_REQUEUE_AFTER_SECONDS": _int("MAIL_REQUEUE_AFTER_SECONDS", 120),
         "MAIL_SENDING_STUCK_SECONDS": _int("MAIL_SENDING_STUCK_SECONDS", 600),
+        # A soft bounce (mailbox full) sends the email again, this many times; the next one marks it failed.
+        "MAIL_SOFT_BOUNCE_RETRIES": _int("MAIL_SOFT_BOUNCE_RETRIES", 3),
         # The capturing SMTP server of `make run` keeps what it receives here (see nurture_ui.devmail).
         "DEVMAIL_ENABLED": os.environ.get("DEVMAIL", "").lower() in ("1", "true", "yes"),
         "DEVMAIL_PATH": os.environ.get("DEVMAIL_PATH") or str(instance_path / "devmail.sqlite"),

@@ -55,7 +55,7 @@ MESSAGE_WORDS = {
     "dismissed": "Email dismissed: it will not be sent",
     "requeued_send_again": "Email sent again (it may arrive twice)",
     "requeued_retry": "Failed email queued to try again",
-    "requeued_soft_bounce": "Email bounced (soft): queued to try again",
+    "requeued_soft_bounce": "Email queued to try again after a soft bounce",
 }
 
 
