@@ -101,6 +101,8 @@ def load_config(instance_path: str | Path) -> dict:
         # Messages claimed (and their outcomes committed) together: one commit for this many sends, and at
         # most this many left `unknown` by a crash mid-send. 1 commits around every single message.
         "MAIL_CLAIM_GROUP": _int("MAIL_CLAIM_GROUP", 20),
+        # A soft bounce (mailbox full) sends the email again, this many times; the next one marks it failed.
+        "MAIL_SOFT_BOUNCE_RETRIES": _int("MAIL_SOFT_BOUNCE_RETRIES", 3),
         # The capturing SMTP server of `make run` keeps what it receives here (see nurture_ui.devmail).
         "DEVMAIL_ENABLED": os.environ.get("DEVMAIL", "").lower() in ("1", "true", "yes"),
         "DEVMAIL_PATH": os.environ.get("DEVMAIL_PATH") or str(instance_path / "devmail.sqlite"),

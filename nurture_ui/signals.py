@@ -46,15 +46,19 @@ class Outcome:
     exited: list[Enrollment] = field(default_factory=list)
     paused: list[Enrollment] = field(default_factory=list)
     resumed: list[Enrollment] = field(default_factory=list)
+    message: OutboundMessage | None = None  # the email a soft bounce queued again or gave up on
 
     def summary(self) -> dict:
-        return {
+        result = {
             "lead_id": str(self.lead.id),
             "enrollments": [
                 {"id": str(e.id), "status": e.status, "reason": e.exit_reason or e.pause_reason}
                 for e in (*self.exited, *self.paused, *self.resumed)
             ],
         }
+        if self.message is not None:
+            result["message"] = {"id": str(self.message.id), "status": self.message.status}
+        return result
 
 
 def exit_rule_on(exit_rules: dict | None, rule: str) -> bool:
@@ -403,22 +407,92 @@ def unsubscribe(
 
 def record_bounce(lead: Lead, kind: str, *, diagnostic: str = "", message_id: str | None = None) -> Outcome:
     """An email to the lead bounced. Hard: the address is undeliverable and every sequence exits
-    (``bounced``). Soft (mailbox full, greylisted): recorded only — delivery is retried."""
+    (``bounced``). Soft (mailbox full, greylisted): the email (the one ``message_id`` names, else the
+    lead's last one sent) goes back to ``queued`` and the outbox sweep sends it again after its growing
+    delay, up to ``MAIL_SOFT_BOUNCE_RETRIES`` times; the next soft bounce marks it ``failed`` for a person
+    (the outbox problems page). An email the lead may no longer receive is marked ``failed`` at once."""
     if kind not in BOUNCE_KINDS:
         raise ValueError(f"bounce kind must be one of {BOUNCE_KINDS}")
     now = clock.now()
+    message = _bounced_message(lead, message_id)
     activity.record(
         "email_bounced",
         tenant_id=lead.tenant_id,
         lead_id=lead.id,
         occurred_at=now,
-        data={"kind": kind, "diagnostic": diagnostic[:500], "message_id": message_id},
+        data={
+            "kind": kind,
+            "diagnostic": diagnostic[:500],
+            "message_id": message_id,
+            **({"message": str(message.id)} if message else {}),
+        },
     )
     outcome = Outcome(lead=lead)
     if kind == "hard":
         lead.undeliverable = True
         outcome.exited = lifecycle.exit_live_enrollments(lead.id, "bounced", now=now)
+    elif message is not None and message.status == "sent":
+        _retry_soft_bounce(message, diagnostic=diagnostic[:500], now=now)
+        outcome.message = message
     return outcome
+
+
+def _bounced_message(lead: Lead, message_id: str | None) -> OutboundMessage | None:
+    """The email a bounce is about: the one with that Message-ID (with or without its angle brackets), or
+    without one, the last email sent to the lead."""
+    stmt = sa.select(OutboundMessage).where(OutboundMessage.lead_id == lead.id)
+    if message_id:
+        bare = message_id.strip().strip("<>")
+        return db.session.scalar(stmt.where(OutboundMessage.message_id.in_((f"<{bare}>", bare))))
+    return db.session.scalar(
+        stmt.where(OutboundMessage.status == "sent").order_by(OutboundMessage.sent_at.desc()).limit(1)
+    )
+
+
+def soft_bounce_retries(message: OutboundMessage) -> int:
+    """How many times a soft bounce has put this email back in the outbox."""
+    return sum(
+        1
+        for data in db.session.scalars(
+            sa.select(Activity.data).where(
+                Activity.enrollment_id == message.enrollment_id, Activity.type == "message_requeued"
+            )
+        )
+        if (data or {}).get("message") == str(message.id) and data.get("reason") == "soft_bounce"
+    )
+
+
+def _retry_soft_bounce(message: OutboundMessage, *, diagnostic: str, now: datetime) -> None:
+    from flask import current_app
+
+    from nurture_ui.outbox import refusal_to_send
+
+    limit = int(current_app.config.get("MAIL_SOFT_BOUNCE_RETRIES", 3))
+    retries = soft_bounce_retries(message)
+    refusal = refusal_to_send(message)
+    data = {"step": message.step_order, "message": str(message.id)}
+    if refusal or retries >= limit:
+        error = (
+            f"soft bounce ({diagnostic or 'no diagnostic'}), not sent again: {refusal}"
+            if refusal
+            else f"soft-bounced {retries + 1} times, last: {diagnostic or 'no diagnostic'}"
+        )
+        message.status, message.error = "failed", error
+        activity_type, data = "message_failed", {**data, "error": error}
+    else:
+        # Back to the outbox: the dispatcher's sweep hands it to a send job after its retry delay.
+        message.status, message.error, message.sent_at = "queued", f"soft bounce: {diagnostic}", None
+        activity_type, data = "message_requeued", {**data, "reason": "soft_bounce", "retry": retries + 1}
+    message.updated_at = now
+    activity.record(
+        activity_type,
+        tenant_id=message.tenant_id,
+        lead_id=message.lead_id,
+        enrollment_id=message.enrollment_id,
+        sequence_id=message.sequence_id,
+        occurred_at=now,
+        data=data,
+    )
 
 
 def _zone(lead: Lead, tenant: Tenant) -> ZoneInfo:

@@ -44,6 +44,20 @@ LEAD_EVENTS = (
 )
 MAX_ENTRIES = 500
 
+# What happened to an email (``message_<what>`` activities; a re-queue by its reason), in plain words.
+MESSAGE_WORDS = {
+    "sent": "Email sent",
+    "failed": "Email failed",
+    "unknown": "Email may not have gone out",
+    "deferred": "Email delayed: the mail server will be tried again",
+    "cancelled": "Email cancelled",
+    "marked_sent": "Email marked as delivered",
+    "dismissed": "Email dismissed: it will not be sent",
+    "requeued_send_again": "Email sent again (it may arrive twice)",
+    "requeued_retry": "Failed email queued to try again",
+    "requeued_soft_bounce": "Email queued to try again after a soft bounce",
+}
+
 
 @dataclass
 class Entry:
@@ -143,12 +157,23 @@ def describe(
     elif kind.startswith("message_"):
         status = kind.removeprefix("message_")
         message = messages.get(str(data.get("message")))
-        words = {"sent": "Email sent", "failed": "Email failed", "unknown": "Email may not have gone out"}
-        entry.title = f"{words.get(status, 'Email ' + status)}" + (f" — {step}" if step else "")
+        if status == "requeued":
+            status = f"requeued_{data.get('reason')}"
+        entry.title = MESSAGE_WORDS.get(status, f"Email {status.replace('_', ' ')}") + (
+            f" — {step}" if step else ""
+        )
         entry.detail = f"“{message.subject}”" if message else ""
         if data.get("error"):
             entry.detail += f" {data['error']}"
-        entry.tone = {"sent": "ok", "failed": "bad", "unknown": "bad"}.get(status, "info")
+        entry.tone = {
+            "sent": "ok",
+            "marked_sent": "ok",
+            "failed": "bad",
+            "unknown": "bad",
+            "deferred": "warn",
+            "dismissed": "muted",
+            "cancelled": "muted",
+        }.get(status, "info")
     elif kind == "reply_received":
         sentiment = (data.get("sentiment") or "").replace("_", " ")
         entry.title = f"The lead replied ({sentiment})" if sentiment else "The lead replied"

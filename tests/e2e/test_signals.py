@@ -61,7 +61,7 @@ def test_log_a_positive_reply_by_hand_and_see_the_enrollment_exit(page, sign_in,
     sequence = factories.make_sequence(
         tenant, name="Warm follow-up", status="active", steps=[{"channel": "email", "delay_hours": 48}] * 3
     )
-    factories.make_enrollment(lead, sequence)
+    enrollment = factories.make_enrollment(lead, sequence)
     sign_in(rep)
     page.goto(f"/leads/{lead.id}")
     assert "active" in page.locator(".card", has_text="Sequences").first.inner_text().lower()
@@ -80,4 +80,17 @@ def test_log_a_positive_reply_by_hand_and_see_the_enrollment_exit(page, sign_in,
     assert "Nurture exited" in timeline and "Reply received" in timeline
     assert "positive" in page.locator("#signals .reply").first.inner_text().lower()
     screenshot(page, "lead-after-positive-reply")
+
+    # The enrollment's own timeline tells the same story, with the reason it ended.
+    page.locator("#lead-sequences").get_by_role("link", name="Warm follow-up").click()
+    page.wait_for_url(f"**/enrollments/{enrollment.id}")
+    timeline = page.locator("#enrollment-timeline")
+    assert timeline.get_attribute("data-status") == "exited"
+    past = page.locator('[data-kind="past"]')
+    assert "The lead replied (positive)" in past.nth(past.count() - 2).inner_text()
+    exited = past.last.inner_text()
+    assert "Left the sequence" in exited and "The lead replied positively" in exited and "Rob Rep" in exited
+    assert page.locator('[data-kind="planned"]').count() == 0
+    assert "nothing more is planned" in timeline.inner_text()
+    screenshot(page, "enrollment-after-positive-reply")
     assert page.js_errors == []

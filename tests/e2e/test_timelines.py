@@ -4,6 +4,7 @@ performance and downloads its CSV, and looks at the overview."""
 from __future__ import annotations
 
 import csv
+import os
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -12,13 +13,35 @@ from pathlib import Path
 import pytest
 
 from nurture_ui.engine.heartbeat import record_dispatch
-from nurture_ui.engine.replay import run_due
 from nurture_ui.engine.schedule import schedule_first_step
-from nurture_ui.extensions import db
+from nurture_ui.extensions import db, get_queue
+from nurture_ui.jobs import dispatch_due_job
 from nurture_ui.models import Activity, LeadReply, OutboundMessage, Task
 from tests import factories
 
 MONDAY = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def mailing_worker(request):
+    """The module's real RQ worker (``python worker.py``), sending to a local SMTP server it inherits."""
+    from aiosmtpd.controller import Controller
+
+    from tests.engine.conftest import CollectingHandler, free_port
+
+    handler = CollectingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    saved = {k: os.environ.get(k) for k in ("SMTP_HOST", "SMTP_PORT")}
+    os.environ.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(controller.port))
+    request.getfixturevalue("worker_process")
+    yield handler
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    controller.stop()
 
 
 @pytest.fixture
@@ -29,8 +52,8 @@ def fast_polling(app):
     app.config["TIMELINE_POLL_SECONDS"] = previous or 5
 
 
-def test_enrollment_timeline_shows_past_and_planned_and_updates_when_a_step_runs(
-    page, sign_in, screenshot, tenant, clock, fast_polling
+def test_enrollment_timeline_shows_past_and_planned_and_updates_when_the_worker_runs_a_step(
+    page, sign_in, screenshot, tenant, clock, fast_polling, mailing_worker
 ):
     factories.make_template(tenant, "intro", name="Welcome", pre_approved=True)
     sequence = factories.make_sequence(
@@ -61,10 +84,15 @@ def test_enrollment_timeline_shows_past_and_planned_and_updates_when_a_step_runs
     screenshot(page, "enrollment-timeline")
 
     page.evaluate("window.__same_page = true")
-    run_due(datetime(2026, 3, 2, 14, 0, tzinfo=UTC), send=False)  # the engine runs step 1
+    # The scheduler's tick at 09:00 in New York, run by the real worker process: it claims the enrollment,
+    # enqueues the step's job, which the worker runs, and that job's send job, which emails Nora.
+    get_queue().enqueue(dispatch_due_job, datetime(2026, 3, 2, 14, 0, tzinfo=UTC).isoformat())
     ran = page.locator('[data-kind="past"]', has_text="Step 1 · Email “Welcome” ran: email queued")
-    ran.wait_for(state="visible", timeout=10_000)
-    assert page.evaluate("window.__same_page") is True  # updated in place, no reload
+    ran.wait_for(state="visible", timeout=30_000)
+    sent = page.locator('[data-kind="past"]', has_text="Email sent — Step 1 · Email “Welcome”")
+    sent.wait_for(state="visible", timeout=30_000)
+    assert page.evaluate("window.__same_page") is True  # updated in place by htmx polling, no reload
+    assert [str(m["To"]) for m in mailing_worker.messages] == [lead.email]
     assert planned.count() == 3
     assert "Step 2 · Email “Welcome”" in planned.first.inner_text()
     screenshot(page, "enrollment-timeline-after-step")

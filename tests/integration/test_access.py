@@ -61,6 +61,7 @@ ID_FREE = {
     "tasks.index": "lists tasks of the user's tenant only (reps: their own)",
     "tasks.count": "counts tasks of the user's tenant only",
     "settings.index": "reads and changes the admin's own tenant's policy",
+    "outbox.problems": "lists the unknown and failed emails of the user's tenant only",
     "unsubscribe.confirm": "public: a signed token names the lead (it cannot be forged for another lead)",
     "unsubscribe.unsubscribe": "public: a signed token names the lead (RFC 8058 one-click POST)",
     "api.receive_event": "public door authenticated by the request signature: the API walk below covers it",

@@ -174,7 +174,22 @@ CASES: dict[str, Case] = {
     ),
     "tasks.skip": Case(lambda t: (f"/tasks/{factories.make_task(t).id}/skip", {})),
     "settings.index": Case(lambda t: ("/settings/", _policy_form(frequency_cap_hours="72"))),
+    "outbox.mark_delivered": Case(lambda t: (f"/outbox/{_problem(t, 'unknown').id}/mark-delivered", {})),
+    "outbox.send_again": Case(
+        lambda t: (f"/outbox/{_problem(t, 'unknown').id}/send-again", {"confirm": "yes"}), roles="manager"
+    ),
+    "outbox.retry": Case(lambda t: (f"/outbox/{_problem(t, 'failed').id}/retry", {}), roles="manager"),
+    "outbox.dismiss": Case(lambda t: (f"/outbox/{_problem(t, 'failed').id}/dismiss", {})),
 }
+
+
+def _problem(tenant, status):
+    """An email of a live enrollment that ended ``unknown`` or ``failed``, for a person to settle."""
+    message = _message(tenant)
+    message.enrollment.status, message.enrollment.pause_reason = "active", None
+    message.status, message.attempts, message.error = status, 1, "550" if status == "failed" else None
+    db.session.commit()
+    return message
 
 
 def _policy_form(**overrides) -> dict:

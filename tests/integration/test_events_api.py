@@ -251,6 +251,43 @@ def test_conversion_disqualification_unsubscribe_and_bounce_events(api, tenant, 
     assert leads["b@example.com"].undeliverable is True
 
 
+def test_a_soft_bounce_event_queues_the_email_again(api, live, clock):
+    lead, enrollment = live
+    message = OutboundMessage(
+        tenant_id=lead.tenant_id,
+        enrollment_id=enrollment.id,
+        step_order=1,
+        lead_id=lead.id,
+        sequence_id=enrollment.sequence_id,
+        to_email=lead.email,
+        subject="Hello",
+        body="…",
+        status="sent",
+        sent_at=clock.now(),
+        attempts=1,
+        message_id="<first@test>",
+    )
+    db.session.add(message)
+    db.session.commit()
+    event = {
+        "id": event_id(),
+        "type": "email.bounced",
+        "data": {
+            "email": lead.email,
+            "kind": "soft",
+            "diagnostic": "452 mailbox full",
+            "message_id": "first@test",
+        },
+    }
+    response = api.send(event)
+    assert response.status_code == 200, response.json
+    assert response.json["message"] == {"id": str(message.id), "status": "queued"}
+    assert response.json["enrollments"] == []
+    db.session.expire_all()
+    assert db.session.get(OutboundMessage, message.id).status == "queued"
+    assert db.session.get(Enrollment, enrollment.id).status == "active"
+
+
 def test_events_only_reach_their_own_tenant(api, other_tenant):
     factories.make_lead(other_tenant, email="ada@example.com")
     response = api.send({"id": event_id(), "type": "lead.converted", "data": {"email": "ada@example.com"}})

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from nurture_ui import signals
-from nurture_ui.extensions import db
-from nurture_ui.models import Activity, Enrollment, Lead, LeadReply
+from nurture_ui.extensions import db, get_queue
+from nurture_ui.models import Activity, Enrollment, Lead, LeadReply, OutboundMessage
 from tests import factories
 
 
@@ -167,7 +167,7 @@ def test_conversion_and_disqualification_follow_their_rules(tenant, clock):
     assert (other.status, kept.status) == ("disqualified", "active")
 
 
-def test_hard_bounce_marks_undeliverable_and_exits_soft_bounce_only_records(tenant, clock):
+def test_hard_bounce_marks_undeliverable_and_exits_soft_bounce_does_not(tenant, clock):
     lead, enrollment = _live(tenant)
     signals.record_bounce(lead, "soft", diagnostic="452 mailbox full")
     db.session.commit()
@@ -176,6 +176,129 @@ def test_hard_bounce_marks_undeliverable_and_exits_soft_bounce_only_records(tena
     db.session.commit()
     assert (lead.undeliverable, enrollment.status, enrollment.exit_reason) == (True, "exited", "bounced")
     assert _types(lead).count("email_bounced") == 2
+
+
+def _sent(enrollment, step=1, at=None):
+    message = OutboundMessage(
+        tenant_id=enrollment.tenant_id,
+        enrollment_id=enrollment.id,
+        step_order=step,
+        lead_id=enrollment.lead_id,
+        sequence_id=enrollment.sequence_id,
+        to_email="x@example.test",
+        subject=f"Step {step}",
+        body="b",
+        status="sent",
+        attempts=1,
+        sent_at=at or clock_now(),
+        message_id=f"<step-{step}-{enrollment.id}@example.test>",
+    )
+    db.session.add(message)
+    db.session.commit()
+    return message
+
+
+def clock_now():
+    from nurture_ui import clock
+
+    return clock.now()
+
+
+def _message(message):
+    db.session.expire_all()
+    return db.session.get(OutboundMessage, message.id)
+
+
+def test_a_soft_bounce_queues_the_email_again_and_the_sweep_sends_it_after_its_delay(app, tenant, clock):
+    from nurture_ui.mailer import requeue_stale_queued, retry_delay
+
+    lead, enrollment = _live(tenant)
+    message = _sent(enrollment)
+    clock.advance(minutes=10)
+    outcome = signals.record_bounce(
+        lead, "soft", diagnostic="452 4.2.2 mailbox full", message_id=message.message_id
+    )
+    db.session.commit()
+    after = _message(message)
+    assert (after.status, after.sent_at, after.error) == (
+        "queued",
+        None,
+        "soft bounce: 452 4.2.2 mailbox full",
+    )
+    assert outcome.summary()["message"] == {"id": str(message.id), "status": "queued"}
+    assert (lead.undeliverable, enrollment.status) == (False, "active")
+    requeued = db.session.scalars(sa.select(Activity).where(Activity.type == "message_requeued")).one()
+    assert requeued.data == {"step": 1, "message": str(message.id), "reason": "soft_bounce", "retry": 1}
+    # Not at once: the outbox sweep hands it to a send job once its retry delay has passed.
+    get_queue().empty()
+    assert requeue_stale_queued(clock.now() + timedelta(seconds=5)) == 0
+    assert requeue_stale_queued(clock.now() + retry_delay(after.attempts)) == 1
+    assert [job.args[0] for job in get_queue().jobs] == [[str(message.id)]]
+    get_queue().empty()
+
+
+def test_soft_bounces_retry_three_times_then_the_email_fails(tenant, clock):
+    lead, enrollment = _live(tenant)
+    message = _sent(enrollment)
+    for attempt in range(1, 5):
+        clock.advance(hours=1)
+        # The outbox sent it again meanwhile (the same Message-ID; angle brackets optional in the event).
+        db.session.execute(
+            sa.update(OutboundMessage)
+            .where(OutboundMessage.id == message.id)
+            .values(status="sent", sent_at=clock.now(), attempts=attempt)
+        )
+        db.session.commit()
+        signals.record_bounce(
+            lead, "soft", diagnostic="452 mailbox full", message_id=message.message_id.strip("<>")
+        )
+        db.session.commit()
+        assert _message(message).status == ("queued" if attempt <= 3 else "failed")
+    after = _message(message)
+    assert after.error == "soft-bounced 4 times, last: 452 mailbox full"
+    failed = db.session.scalars(sa.select(Activity).where(Activity.type == "message_failed")).one()
+    assert failed.enrollment_id == enrollment.id and failed.data["error"] == after.error
+    assert (lead.undeliverable, enrollment.status) == (False, "active")  # a full mailbox is not a bad address
+
+    from nurture_ui.timeline import enrollment_timeline
+
+    titles = [e.title for e in enrollment_timeline(enrollment, clock.now()).past]
+    assert titles.count("Email queued to try again after a soft bounce — Step 1 · Email") == 3
+    assert titles[-2:] == ["An email bounced (soft)", "Email failed — Step 1 · Email"]
+
+
+def test_a_soft_bounce_without_a_message_id_concerns_the_last_email_sent(tenant, clock):
+    lead, enrollment = _live(tenant)
+    first = _sent(enrollment, step=1, at=clock.now() - timedelta(days=2))
+    second = _sent(enrollment, step=2, at=clock.now() - timedelta(hours=1))
+    signals.record_bounce(lead, "soft", diagnostic="421 try later")
+    db.session.commit()
+    assert (_message(first).status, _message(second).status) == ("sent", "queued")
+
+
+def test_a_soft_bounce_to_a_lead_who_said_stop_is_not_sent_again(tenant, clock):
+    lead, enrollment = _live(tenant)
+    message = _sent(enrollment)
+    lead.do_not_contact = True
+    db.session.commit()
+    outcome = signals.record_bounce(
+        lead, "soft", diagnostic="452 mailbox full", message_id=message.message_id
+    )
+    db.session.commit()
+    after = _message(message)
+    assert after.status == "failed" and "do-not-contact" in after.error
+    assert outcome.summary()["message"]["status"] == "failed"
+
+
+def test_a_soft_bounce_for_an_email_not_sent_changes_nothing_but_the_record(tenant, clock):
+    lead, enrollment = _live(tenant)
+    message = _sent(enrollment)
+    message.status = "cancelled"
+    db.session.commit()
+    outcome = signals.record_bounce(lead, "soft", message_id=message.message_id)
+    db.session.commit()
+    assert _message(message).status == "cancelled" and "message" not in outcome.summary()
+    assert _types(lead) == ["email_bounced"]
 
 
 def test_replies_are_stored_with_their_text(tenant, clock):

@@ -161,3 +161,175 @@ def test_lead_timeline_puts_enrollments_emails_replies_and_tasks_on_one_axis(set
     assert "Email queued to send: “Hello Nora”" in html
     assert "Replied (neutral)" in html and "Thanks, send me pricing" in html
     assert html.index("<svg") < html.index("Everything, newest first")
+
+
+@pytest.fixture
+def smtp_server(app):
+    """A real local SMTP server the app sends to for the length of the test."""
+    from aiosmtpd.controller import Controller
+
+    from tests.engine.conftest import CollectingHandler, free_port
+
+    handler = CollectingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    saved = {k: app.config[k] for k in ("SMTP_HOST", "SMTP_PORT")}
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=controller.port)
+    yield handler
+    app.config.update(saved)
+    controller.stop()
+
+
+def _enrolled(tenant, steps, *, score=50, pre_approved=True):
+    factories.make_template(tenant, "intro", name="Welcome", pre_approved=pre_approved)
+    sequence = factories.make_sequence(tenant, name="Warm", status="active", steps=steps)
+    owner = factories.make_user(tenant, "rep", name="Rita Rep")
+    lead = factories.make_lead(
+        tenant, timezone="America/New_York", owner_id=owner.id, first_name="Nora", score=score
+    )
+    enrollment = schedule_first_step(lead, sequence, now=MONDAY)
+    db.session.commit()
+    return enrollment, owner
+
+
+def _entries(enrollment, now):
+    db.session.expire_all()
+    return [(e.title, e.detail, e.actor) for e in enrollment_timeline(enrollment, now).past]
+
+
+AT_NINE_IN_NEW_YORK = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+
+
+def test_a_step_whose_conditions_fail_reads_as_skipped(tenant, clock):
+    enrollment, _owner = _enrolled(
+        tenant,
+        [
+            {"template_id": "intro", "conditions": {"all": [{"field": "score", "op": "gte", "value": 90}]}},
+            {"template_id": "intro", "delay_hours": 24},
+        ],
+        score=50,
+    )
+    run_due(AT_NINE_IN_NEW_YORK, send=False)
+    entries = _entries(enrollment, AT_NINE_IN_NEW_YORK)
+    assert (
+        "Step 1 · Email “Welcome” skipped",
+        "Its conditions did not hold for this lead.",
+        "the system",
+    ) in entries
+    assert entries[-1][0] == "Step 2 · Email “Welcome” scheduled"
+    assert db.session.query(OutboundMessage).count() == 0
+
+
+def test_an_email_sent_and_the_last_step_completing_read_in_plain_words(tenant, clock, smtp_server):
+    enrollment, _owner = _enrolled(tenant, [{"template_id": "intro"}])
+    run_due(AT_NINE_IN_NEW_YORK)  # executes the only step and sends its email
+    assert len(smtp_server.messages) == 1
+    titles = [t for t, _d, _a in _entries(enrollment, AT_NINE_IN_NEW_YORK)]
+    assert titles[-3:] == [
+        "Step 1 · Email “Welcome” ran: email queued",
+        "Completed the sequence",
+        "Email sent — Step 1 · Email “Welcome”",
+    ]
+    sent = _entries(enrollment, AT_NINE_IN_NEW_YORK)[-1]
+    assert sent[1] == "“Hello Nora”" and sent[2] == "the system"
+    completed = _entries(enrollment, AT_NINE_IN_NEW_YORK)[-2]
+    assert completed[1] == "Every step has run."
+    assert enrollment_timeline(enrollment, AT_NINE_IN_NEW_YORK).planned == []
+
+
+def test_an_approved_draft_names_its_reviewer_and_an_edit(tenant, clock):
+    from nurture_ui.engine.transitions import approve_message
+
+    enrollment, _owner = _enrolled(
+        tenant,
+        [
+            {"template_id": "intro", "requires_human_approval": True},
+            {"template_id": "intro", "delay_hours": 72},
+        ],
+        pre_approved=False,
+    )
+    manager = factories.make_user(tenant, "manager", name="Mona Manager")
+    run_due(AT_NINE_IN_NEW_YORK, send=False)
+    draft = db.session.query(OutboundMessage).filter_by(enrollment_id=enrollment.id).one()
+    approve_message(
+        draft.id,
+        reviewer_id=manager.id,
+        now=AT_NINE_IN_NEW_YORK + timedelta(minutes=30),
+        enqueue_send=False,
+        subject="Hello Nora, a quick idea",
+        body="Edited body",
+    )
+    entries = _entries(enrollment, AT_NINE_IN_NEW_YORK + timedelta(minutes=30))
+    assert (
+        "Step 1 · Email “Welcome” approved after an edit and queued",
+        "“Hello Nora, a quick idea”",
+        "Mona Manager",
+    ) in entries
+    assert ("Resumed", "The email was approved", "Mona Manager") in entries
+
+
+@pytest.mark.parametrize(
+    ("action", "note", "detail"),
+    [
+        ("skip", "Too pushy for this lead", "Reviewer chose: skip this step — “Too pushy for this lead”"),
+        ("exit", None, "Reviewer chose: exit this lead"),
+    ],
+)
+def test_a_rejected_draft_says_what_the_reviewer_chose(tenant, clock, action, note, detail):
+    from nurture_ui.engine.transitions import reject_message
+
+    enrollment, _owner = _enrolled(
+        tenant,
+        [
+            {"template_id": "intro", "requires_human_approval": True},
+            {"template_id": "intro", "delay_hours": 72},
+        ],
+        pre_approved=False,
+    )
+    manager = factories.make_user(tenant, "manager", name="Mona Manager")
+    run_due(AT_NINE_IN_NEW_YORK, send=False)
+    draft = db.session.query(OutboundMessage).filter_by(enrollment_id=enrollment.id).one()
+    later = AT_NINE_IN_NEW_YORK + timedelta(hours=1)
+    reject_message(draft.id, reviewer_id=manager.id, now=later, action=action, note=note)
+    entries = _entries(enrollment, later)
+    assert ("Step 1 · Email “Welcome” draft rejected", detail, "Mona Manager") in entries
+    if action == "exit":
+        assert entries[-1] == (
+            "Left the sequence",
+            "A reviewer rejected a draft and took the lead out",
+            "Mona Manager",
+        )
+    else:
+        assert entries[-1][0] == "Step 2 · Email “Welcome” scheduled"
+
+
+def test_a_task_done_resumes_the_enrollment_and_both_timelines_show_the_task(tenant, clock, login_as):
+    from nurture_ui.engine.transitions import complete_task
+    from nurture_ui.models import Task
+
+    enrollment, owner = _enrolled(
+        tenant,
+        [
+            {"channel": "call_reminder", "instructions": "Call to book a demo"},
+            {"template_id": "intro", "delay_hours": 24},
+        ],
+    )
+    run_due(MONDAY, send=False)
+    task = db.session.query(Task).filter_by(enrollment_id=enrollment.id).one()
+    entries = _entries(enrollment, MONDAY)
+    assert (
+        "Step 1 · Call reminder “Call to book a demo” ran",
+        "Task “Call to book a demo” for Rita Rep",
+        "the system",
+    ) in entries
+    assert entries[-1][:2] == ("Paused", "Waiting for a task to be done")
+    done_at = MONDAY + timedelta(hours=3)
+    complete_task(task.id, user_id=owner.id, now=done_at, outcome="connected")
+    entries = _entries(enrollment, done_at)
+    assert ("Resumed", "The task was done (outcome: connected)", "Rita Rep") in entries
+    assert entries[-1][0] == "Step 2 · Email “Welcome” scheduled"
+
+    html = login_as("manager").get(f"/leads/{enrollment.lead_id}/timeline").get_data(as_text=True)
+    assert "Call for Rita Rep: “Call to book a demo”" in html
+    assert "Call done (connected): “Call to book a demo”" in html
+    assert ">Tasks<" in html  # the chart's lane of tasks
