@@ -32,9 +32,10 @@ def run_worker():
 
 
 def upload(client, text, name="leads.csv"):
+    raw = text if isinstance(text, bytes) else text.encode()
     return client.post(
         "/leads/import/",
-        {"file": (io.BytesIO(text.encode()), name)},
+        {"file": (io.BytesIO(raw), name)},
         content_type="multipart/form-data",
     )
 
@@ -117,6 +118,8 @@ def test_progress_partial_polls_while_the_job_has_not_run(login_as):
     [
         ("", "The file is empty"),
         ("email,name\n", "no leads under it"),
+        ("email\nada@example.com\x00\n", "holds NUL characters"),
+        ("email\nada@example.com\n".encode("utf-16"), "holds NUL characters"),  # Excel's "Unicode text"
     ],
 )
 def test_unusable_files_are_refused_with_a_reason(login_as, text, message):
