@@ -257,6 +257,7 @@ def _foreign_form(tenant) -> dict:
     return {
         "lead_id": str(lead.id),
         "lead_ids": [str(lead.id), str(factories.make_lead(tenant).id)],
+        "message_ids": [str(_message(tenant).id)],
         "sequence_id": str(sequence.id),
         "step_id": str(sequence.steps[0].id),
         "order": str(sequence.steps[0].id),
@@ -329,6 +330,18 @@ def test_forms_naming_another_tenants_objects_change_nothing_of_it(app, login_as
         assert response.status_code < 500, f"POST {rule.rule} answered {response.status_code}"
         assert response.status_code != 200 or "Another tenant" not in response.get_data(as_text=True)
     assert _fingerprint(other_tenant.id) == before
+    foreign_draft = db.session.get(OutboundMessage, uuid.UUID(form["message_ids"][0]))
+    assert foreign_draft.status == "pending_approval"
+
+
+def test_the_form_walks_message_ids_are_the_field_approve_selected_reads(login_as, tenant):
+    """The same form with the user's own draft approves it: the walk above sends a field that is read."""
+    client = login_as("admin")
+    form = _foreign_form(tenant)
+    response = client.post("/inbox/approve", form)
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(OutboundMessage, uuid.UUID(form["message_ids"][0])).status != "pending_approval"
 
 
 def test_id_free_pages_show_nothing_of_another_tenant(app, login_as, tenant, other_tenant):
