@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -31,6 +30,7 @@ from nurture_ui.models import (
     Tenant,
 )
 from nurture_ui.models.base import JSONType
+from nurture_ui.time_zones import first_zone
 
 # Checks a person may override with a confirmation when enrolling by hand. Everything else
 # (do-not-contact, unsubscribed, undeliverable, already in a sequence, sequence not active) never.
@@ -307,7 +307,7 @@ def _insert(table):
 def _remaining_today(sequence: Sequence, tenant: Tenant, now: datetime) -> int | None:
     if sequence.daily_enrollment_cap is None:
         return None
-    zone = ZoneInfo(tenant.policy_value("timezone"))
+    zone = first_zone(tenant.policy_value("timezone"))
     local = now.astimezone(zone)
     day_start = local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(now.tzinfo)
     done = db.session.scalar(

@@ -103,8 +103,17 @@ def start_import(tenant_id: uuid.UUID, user_id: uuid.UUID | None, filename: str,
 def _decode(raw: bytes) -> str:
     for encoding in ("utf-8-sig", "cp1252"):
         with contextlib.suppress(UnicodeDecodeError):
-            return raw.decode(encoding)
-    raise ImportFileError("The file is not text: save it as CSV (UTF-8).")
+            text = raw.decode(encoding)
+            break
+    else:
+        raise ImportFileError("The file is not text: save it as CSV (UTF-8).")
+    # NUL is never in CSV text (PostgreSQL cannot store it); it is the mark of UTF-16 or a binary file.
+    if "\x00" in text:
+        raise ImportFileError(
+            "The file holds NUL characters, so it is not CSV text (a UTF-16 or binary file?): "
+            "save it as CSV (UTF-8)."
+        )
+    return text
 
 
 def _read(text: str) -> list[list[str]]:

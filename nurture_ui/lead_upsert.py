@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 
@@ -14,6 +13,7 @@ from nurture_ui import activity, clock, lifecycle
 from nurture_ui.addresses import normalize_email
 from nurture_ui.extensions import db
 from nurture_ui.models import LEAD_STATUSES, SCORE_BANDS, Lead, Tenant, User
+from nurture_ui.time_zones import UnknownZone, parse_zone
 
 # The lead fields an outside source may set, in the order forms and reports show them.
 LEAD_FIELDS = (
@@ -104,9 +104,9 @@ def _clean_one(name: str, value: Any, text: str, tenant: Tenant, owners: dict[st
         if not text:
             return None
         try:
-            ZoneInfo(text)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{text!r} is not a time zone (e.g. Europe/Berlin).") from None
+            parse_zone(text)
+        except UnknownZone:
+            raise ValueError(f"{text[:64]!r} is not a time zone (e.g. Europe/Berlin).") from None
         return text
     if name == "owner_email":
         if not text:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -30,6 +30,7 @@ from nurture_ui.models import (
     OutboundMessage,
     Tenant,
 )
+from nurture_ui.time_zones import first_zone
 
 # Replies a person wrote (an auto-reply or an opt-out is not a conversation).
 CONVERSATION = ("positive", "neutral", "negative")
@@ -496,12 +497,7 @@ def _retry_soft_bounce(message: OutboundMessage, *, diagnostic: str, now: dateti
 
 
 def _zone(lead: Lead, tenant: Tenant) -> ZoneInfo:
-    for name in (lead.timezone, tenant.policy_value("timezone"), "UTC"):
-        try:
-            return ZoneInfo(name) if name else ZoneInfo("UTC")
-        except (ZoneInfoNotFoundError, ValueError):
-            continue
-    return ZoneInfo("UTC")
+    return first_zone(lead.timezone, tenant.policy_value("timezone"))
 
 
 def _local_date(lead: Lead, instant: datetime) -> date:

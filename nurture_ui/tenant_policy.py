@@ -12,11 +12,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from nurture_ui import activity, clock
 from nurture_ui.extensions import db
 from nurture_ui.models import DEFAULT_POLICY, Tenant
+from nurture_ui.time_zones import UnknownZone, parse_zone
 
 # (minimum, maximum) of each whole-number setting.
 LIMITS: dict[str, tuple[int, int]] = {
@@ -60,8 +60,8 @@ def check_policy(values: dict[str, Any]) -> dict[str, str]:
     if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= 24):
         errors["send_end_hour"] = "The window must end after it starts."
     try:
-        ZoneInfo(values.get("timezone") or "")
-    except (ZoneInfoNotFoundError, ValueError):
+        parse_zone(values.get("timezone"))
+    except UnknownZone:
         errors["timezone"] = "Choose a time zone from the list."
     url = (values.get("drafter_url") or "").strip()
     if url:

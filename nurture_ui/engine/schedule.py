@@ -11,11 +11,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from nurture_ui import activity
 from nurture_ui.extensions import db
 from nurture_ui.models import DEFAULT_POLICY, Enrollment, Lead, Sequence, Tenant
+from nurture_ui.time_zones import first_zone
 
 
 @dataclass(frozen=True)
@@ -39,13 +40,7 @@ class SendWindow:
 
 def zone_for(lead_timezone: str | None, tenant_timezone: str | None) -> ZoneInfo:
     """The lead's zone when it names a real one, else the tenant's, else UTC."""
-    for name in (lead_timezone, tenant_timezone):
-        if name:
-            try:
-                return ZoneInfo(name)
-            except (ZoneInfoNotFoundError, ValueError):
-                continue
-    return ZoneInfo("UTC")
+    return first_zone(lead_timezone, tenant_timezone)
 
 
 def _local(day: date, hour: int, zone: ZoneInfo) -> datetime:

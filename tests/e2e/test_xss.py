@@ -49,3 +49,60 @@ def test_hostile_names_templates_and_replies_render_as_text(page, sign_in, tenan
     assert PAYLOAD in page.locator("body").inner_text()  # the name and the reply, as typed
     screenshot(page, "xss-lead-page")
     assert dialogs == [] and page.js_errors == []
+
+
+def test_hostile_names_on_the_work_queues_overview_performance_and_timeline_render_as_text(
+    page, sign_in, tenant, screenshot, clock
+):
+    """The inbox and task queue list names and drafts; the overview, performance page and lead timeline
+    draw names and exit reasons into hand-built SVG (nurture_ui/charts.py)."""
+    from nurture_ui.engine.schedule import schedule_first_step
+    from nurture_ui.extensions import db
+    from nurture_ui.models import Enrollment
+
+    admin = factories.make_user(tenant, "admin", name=f"Adm {PAYLOAD}")
+    rep = factories.make_user(tenant, "rep", name=f"Rep {PAYLOAD}")
+    factories.make_template(tenant, key="intro", name=f"Tpl {PAYLOAD}")
+
+    def hostile_lead(**fields):
+        return factories.make_lead(
+            tenant,
+            first_name=PAYLOAD,
+            last_name="Lee",
+            company=PAYLOAD,
+            title=PAYLOAD,
+            owner_id=rep.id,
+            **fields,
+        )
+
+    draft = factories.make_draft(tenant, hostile_lead(), subject=f"Hi {PAYLOAD}", body=f"Body {PAYLOAD}")
+    task = factories.make_task(tenant, hostile_lead(), title=f"Call {PAYLOAD}", assignee_id=rep.id)
+    for made in (draft, task):
+        db.session.get(Enrollment, made.enrollment_id).sequence.name = f"Seq {PAYLOAD}"
+    sequence = factories.make_sequence(
+        tenant,
+        name=f"Seq {PAYLOAD}",
+        status="active",
+        steps=[{"channel": "email", "template_id": "intro"}, {"channel": "task"}],
+    )
+    lead = hostile_lead()
+    schedule_first_step(lead, sequence, now=clock.now())
+    left = factories.make_enrollment(
+        hostile_lead(), sequence, status="exited", exit_reason=PAYLOAD, next_step_on=None
+    )
+    db.session.commit()
+    sign_in(admin)
+
+    for path in ("/inbox/", f"/inbox/{draft.id}", f"/inbox/{draft.id}/edit", f"/inbox/{draft.id}/reject",
+                 "/tasks/", "/overview/", f"/sequences/{sequence.id}/performance",
+                 f"/leads/{lead.id}/timeline", f"/leads/{left.lead_id}/timeline"):  # fmt: skip
+        response = page.goto(path)
+        assert response.ok, f"{path} answered {response.status}"
+        _assert_inert(page, path)
+        assert "<script>window" in page.locator("body").inner_text(), path
+    assert page.locator("svg text:has-text('<script>window')").count() > 0  # the timeline's lanes
+    screenshot(page, "xss-lead-timeline")
+    page.goto(f"/sequences/{sequence.id}/performance")
+    assert page.locator("svg").count() > 0
+    _assert_inert(page, "the performance charts")
+    assert page.js_errors == []

@@ -71,3 +71,10 @@ def test_zone_falls_back_to_the_tenants_then_utc():
 def test_a_window_that_never_opens_is_treated_as_always_open():
     window = SendWindow.from_policy({"days": [], "start_hour": 9, "end_hour": 17})
     assert window == SendWindow(frozenset(range(7)), 0, 24)
+
+
+def test_a_broken_stored_zone_falls_back_instead_of_raising():
+    # Each of these made zoneinfo raise an OSError, which zone_for did not catch.
+    assert zone_for("x" * 300, "America/New_York") == NEW_YORK
+    assert zone_for("America", "Europe/Berlin") == BERLIN
+    assert zone_for("America", "y" * 300) == ZoneInfo("UTC")

@@ -229,6 +229,30 @@ def test_lead_upserted_creates_then_updates_by_email(api, tenant):
     assert (lead.score, lead.owner_id, lead.first_name) == (80, owner.id, "Grace")
 
 
+@pytest.mark.parametrize("zone", ["x" * 300, "America", "../../etc/passwd"])
+def test_lead_upserted_with_a_time_zone_that_is_not_one_is_a_422_naming_the_field(api, tenant, zone):
+    event = {"id": event_id(), "type": "lead.upserted", "data": {"email": "tz@example.com", "timezone": zone}}
+    response = api.send(event, check_request=False)
+    assert (response.status_code, response.json["error"]["code"]) == (422, "invalid_lead")
+    assert "is not a time zone" in response.json["error"]["fields"]["data.timezone"]
+    assert _count(Lead) == 0
+
+
+def test_an_out_of_office_reply_reads_a_broken_stored_zone_as_utc(api, live, tenant, clock):
+    """Zones stored before they were checked (a directory name, an overlong policy value) fall back."""
+    lead, enrollment = live
+    lead.timezone = "America"
+    tenant.policy = {"timezone": "x" * 300}
+    db.session.commit()
+    response = api.send(reply("Automatic reply: I'm out of the office until Thursday 5 March."))
+    assert response.status_code == 200
+    assert response.json["enrollments"][0]["status"] == "paused"
+    clock.set(clock.now().replace(day=5, hour=0, minute=1))
+    from nurture_ui.signals import resume_due_pauses
+
+    assert resume_due_pauses() == 1
+
+
 def test_conversion_disqualification_unsubscribe_and_bounce_events(api, tenant, clock):
     for email in ("c@example.com", "d@example.com", "u@example.com", "b@example.com"):
         lead = factories.make_lead(tenant, email=email)

@@ -32,9 +32,10 @@ def run_worker():
 
 
 def upload(client, text, name="leads.csv"):
+    raw = text if isinstance(text, bytes) else text.encode()
     return client.post(
         "/leads/import/",
-        {"file": (io.BytesIO(text.encode()), name)},
+        {"file": (io.BytesIO(raw), name)},
         content_type="multipart/form-data",
     )
 
@@ -117,6 +118,8 @@ def test_progress_partial_polls_while_the_job_has_not_run(login_as):
     [
         ("", "The file is empty"),
         ("email,name\n", "no leads under it"),
+        ("email\nada@example.com\x00\n", "holds NUL characters"),
+        ("email\nada@example.com\n".encode("utf-16"), "holds NUL characters"),  # Excel's "Unicode text"
     ],
 )
 def test_unusable_files_are_refused_with_a_reason(login_as, text, message):
@@ -141,3 +144,23 @@ def test_reps_cannot_import_and_imports_are_tenant_scoped(login_as, other_tenant
     lead_import = db.session.scalars(sa.select(LeadImport)).one()
     outsider = login_as("admin", in_tenant=other_tenant)
     assert outsider.get(f"/leads/import/{lead_import.id}").status_code == 404
+
+
+def test_a_row_with_a_time_zone_that_is_not_one_is_a_row_error_and_the_rest_import(login_as):
+    text = (
+        "Email,Time zone\n"
+        f"long@example.com,{'x' * 300}\n"
+        "folder@example.com,America\n"
+        "dots@example.com,../../etc/passwd\n"
+        "ok@example.com,Europe/Berlin\n"
+    )
+    lead_import, show_url = import_file(login_as("marketer"), text)
+    assert lead_import.status == "done"
+    assert (lead_import.created_count, lead_import.error_count) == (1, 3)
+    assert {(e["row"], e["column"]) for e in lead_import.errors} == {
+        (2, "Time zone"),
+        (3, "Time zone"),
+        (4, "Time zone"),
+    }
+    assert all("is not a time zone" in e["message"] for e in lead_import.errors)
+    assert db.session.scalars(sa.select(Lead.timezone)).all() == ["Europe/Berlin"]

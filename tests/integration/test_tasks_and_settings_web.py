@@ -209,3 +209,13 @@ def test_bad_settings_are_refused_field_by_field_and_what_was_typed_stays(login_
     assert 'value="ftp://writer"' in html
     db.session.expire_all()
     assert db.session.get(Tenant, tenant.id).policy == {}
+
+
+@pytest.mark.parametrize("zone", ["x" * 300, "America", "../../etc/passwd", "Europe/" + "B" * 250])
+def test_a_time_zone_that_is_not_one_is_refused_not_a_500(login_as, tenant, zone):
+    admin = login_as("admin")
+    response = admin.post("/settings/", policy_form(timezone=zone))
+    assert response.status_code == 422
+    assert "Not a valid choice" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Tenant, tenant.id).policy == {}
