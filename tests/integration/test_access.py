@@ -111,6 +111,7 @@ ROLE_TABLE: dict[str, frozenset[str] | None | dict[str, frozenset[str]]] = {
     "steps.card": EVERYONE,
     "sequences.create": BUILDERS,
     "sequences.details": BUILDERS,
+    "sequences.why": EVERYONE,  # the "why (not)?" check a marketer or a rep runs from either side
     "sequences.change_status": BUILDERS,
     "sequences.duplicate": BUILDERS,
     "sequences.entry_rules": BUILDERS,
@@ -148,6 +149,11 @@ ROLE_TABLE: dict[str, frozenset[str] | None | dict[str, frozenset[str]]] = {
     "performance.export": RESULTS,
     "overview.index": WATCHERS,
     "overview.retry_failed_jobs": ADMIN,
+    "outbox.problems": WATCHERS,  # emails in doubt or failed: the overview's people settle them
+    "outbox.mark_delivered": WATCHERS,
+    "outbox.send_again": WATCHERS,
+    "outbox.retry": WATCHERS,
+    "outbox.dismiss": WATCHERS,
     "team.index": ADMIN,
     "settings.index": ADMIN,
 }
