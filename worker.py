@@ -3,7 +3,8 @@
     python worker.py            an RQ worker on the nurture queue (run as many as needed, on any hosts)
     python worker.py --burst    the same, exiting when the queue is empty
     python worker.py --simple   execute jobs in the worker process instead of a forked work horse
-    python worker.py cron       the scheduler (run ONE): the dispatcher tick every ENGINE_TICK_SECONDS,
+    python worker.py cron       the scheduler (run ONE): the dispatcher tick every ENGINE_TICK_SECONDS
+                                (one at a time, even if two schedulers run),
                                 auto-enrollment every AUTO_ENROLL_SECONDS, out-of-office resumes every minute
 
 The worker reads DATABASE_URL, REDIS_URL and the SMTP settings from the environment like the web app.
@@ -69,11 +70,18 @@ def _cron_scheduler() -> CronScheduler:
         connection = get_redis()
         queue_name = app.config["RQ_QUEUE"]
         interval = max(1, int(app.config.get("ENGINE_TICK_SECONDS", 5)))
+        tick_lock = max(2, int(app.config.get("ENGINE_TICK_LOCK_SECONDS", 60)))
         enroll_interval = max(5, int(app.config.get("AUTO_ENROLL_SECONDS", 60)))
     scheduler = CronScheduler(connection=connection, logging_level=logging.INFO)
-    # A tick that waited longer than a few intervals is stale: the next one does the same work.
+    # A tick that waited longer than a few intervals is stale: the next one does the same work. Ticks run
+    # one at a time (a Redis lock, see dispatch_due_job); RQ stops a tick before its lock expires.
     scheduler.register(
-        dispatch_due_job, queue_name, interval=interval, ttl=max(30, 3 * interval), result_ttl=60
+        dispatch_due_job,
+        queue_name,
+        interval=interval,
+        ttl=max(30, 3 * interval),
+        job_timeout=tick_lock - max(1, tick_lock // 10),
+        result_ttl=60,
     )
     # Enrollment and out-of-office resumes run every minute; each is safe to run twice at once.
     scheduler.register(

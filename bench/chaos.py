@@ -80,6 +80,7 @@ class ChaosSettings:
             "ENGINE_TICK_SECONDS": 1,
             "ENGINE_BATCH_SIZE": 100,
             "ENGINE_LEASE_SECONDS": 10,
+            "ENGINE_TICK_LOCK_SECONDS": 5,  # a worker killed mid-tick stalls ticks no longer
             "AUTO_ENROLL_SECONDS": 3600,
             "MAIL_REQUEUE_AFTER_SECONDS": 5,
             "MAIL_RETRY_BASE_SECONDS": 2,

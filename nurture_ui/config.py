@@ -93,6 +93,9 @@ def load_config(instance_path: str | Path) -> dict:
         "ENGINE_BATCH_SIZE": _int("ENGINE_BATCH_SIZE", 200),
         "ENGINE_MAX_BATCHES_PER_TICK": _int("ENGINE_MAX_BATCHES_PER_TICK", 50),
         "ENGINE_LEASE_SECONDS": _int("ENGINE_LEASE_SECONDS", 300),
+        # One dispatcher tick at a time: a tick holds a Redis lock for at most this long (RQ stops a tick a
+        # little before that; a tick takes seconds), so the lock of a tick that crashed frees itself.
+        "ENGINE_TICK_LOCK_SECONDS": _int("ENGINE_TICK_LOCK_SECONDS", 60),
         # The outbox: retries of transient SMTP failures, and when a message is considered lost.
         "MAIL_MAX_ATTEMPTS": _int("MAIL_MAX_ATTEMPTS", 5),
         "MAIL_RETRY_BASE_SECONDS": _int("MAIL_RETRY_BASE_SECONDS", 30),

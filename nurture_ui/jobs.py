@@ -8,6 +8,7 @@ the database connections it inherited, which belong to its parent.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator, Sequence
@@ -17,6 +18,8 @@ from datetime import datetime
 from flask import Flask, current_app, has_app_context
 
 from nurture_ui import clock
+
+log = logging.getLogger(__name__)
 
 _app: Flask | None = None
 _app_pid: int | None = None
@@ -59,15 +62,45 @@ def _job_context(now_iso: str | None) -> Iterator[datetime | None]:
             yield instant
 
 
+def dispatch_lock():
+    """The Redis lock that lets one dispatcher tick run at a time (per queue): a token set with NX and an
+    expiry of ``ENGINE_TICK_LOCK_SECONDS``, so the lock of a tick that crashed without releasing it frees
+    itself. Acquiring it never waits."""
+    from nurture_ui.extensions import get_redis
+
+    config = current_app.config
+    return get_redis().lock(
+        f"nurture:lock:dispatch:{config['RQ_QUEUE']}",
+        timeout=int(config.get("ENGINE_TICK_LOCK_SECONDS", 60)),
+        blocking=False,
+        thread_local=False,
+    )
+
+
 def dispatch_due_job(now_iso: str | None = None) -> dict:
-    """The scheduler's tick: claim due enrollments and enqueue their executor jobs."""
+    """The scheduler's tick: claim due enrollments and enqueue their executor jobs. One tick at a time: a
+    tick that finds another one running returns at once, reporting ``skipped``."""
+    from redis.exceptions import RedisError
+
     from nurture_ui.engine.dispatcher import dispatch_due
     from nurture_ui.engine.heartbeat import record_dispatch
 
     with _job_context(now_iso) as now:
-        report = dispatch_due(now)
-        record_dispatch(report.claimed)
+        lock = dispatch_lock()
+        if not lock.acquire():
+            return {"skipped": True, "reason": "another dispatcher tick is running"}
+        try:
+            report = dispatch_due(now)
+            record_dispatch(report.claimed)
+        finally:
+            try:
+                lock.release()  # only if the token is still ours
+            except RedisError:
+                # Expired (the tick outlived ENGINE_TICK_LOCK_SECONDS), lost with a restarted Redis, or
+                # Redis unreachable (then it expires by itself). The leases kept any overlap correct.
+                log.warning("the dispatcher tick could not release its lock", exc_info=True)
         return {
+            "skipped": False,
             "claimed": report.claimed,
             "batches": len(report.batches),
             "requeued": report.requeued_messages,

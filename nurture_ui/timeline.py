@@ -165,6 +165,9 @@ def describe(
         entry.detail = f"“{message.subject}”" if message else ""
         if data.get("error"):
             entry.detail += f" {data['error']}"
+        if data.get("held_until"):
+            held = reasons.reschedule_reason(data.get("hold_reason")).removeprefix("moved: ")
+            entry.detail += f" Held until at least {_when(data['held_until'])}: {held}."
         entry.tone = {
             "sent": "ok",
             "marked_sent": "ok",

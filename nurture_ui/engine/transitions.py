@@ -325,8 +325,9 @@ def approve_message(
     a positive reply, …) the enrollment exits, the draft is cancelled and ``ReviewRefused("stopped")`` says
     why. When it replied after the draft was written, the draft keeps waiting (``ReviewRefused("replied")``)
     unless ``despite_reply``. Within the lead's frequency cap, or outside the send window, the draft is
-    approved but held: the enrollment waits and the engine sends it when it may go. A draft someone else
-    already handled raises ``ReviewRefused("reviewed")`` naming them.
+    approved but held: the enrollment waits and the engine sends it when it may go. Every approval leaves an
+    activity with the reviewer. A draft someone else already handled raises ``ReviewRefused("reviewed")``
+    naming them.
     """
     message, enrollment, lead = _lock_draft(message_id)
     if enrollment.is_live:
@@ -386,6 +387,21 @@ def approve_message(
             enrollment.status = "active"
             enrollment.pause_reason = None
             reschedule_in_session(enrollment, due=held_until, now=now, reason=hold_reason)
+        else:
+            # The enrollment waits on something else (an out-of-office pause, say) and stays as it is; the
+            # engine sends the draft when the enrollment is back at this step. The approval is logged alone.
+            activity.record_for_enrollment(
+                "message_approved",
+                enrollment,
+                actor_id=reviewer_id,
+                occurred_at=now,
+                data={
+                    "step": message.step_order,
+                    "held_until": held_until.isoformat(),
+                    "hold_reason": hold_reason,
+                    **details,
+                },
+            )
         db.session.commit()
         return Approval(message, edited=edited, held_until=held_until, hold_reason=hold_reason)
 

@@ -180,6 +180,10 @@ def _refused(message: OutboundMessage, refused: ReviewRefused, edits: dict | Non
         # The edit form again, with what was typed and the reason.
         return _answer(_card(message, "edit", error=str(refused), typed=edits), status_text=None)
     if refused.code == "replied":
+        if not request.htmx:
+            # The draft's own page, its button now "Send anyway": the inbox a redirect leads to would offer
+            # a plain "Approve" again, refused again, and the reviewer could never send it.
+            return _card(message, "view", warning=str(refused))
         return _answer(
             _card(message, "view", warning=str(refused)),
             status_text=str(refused),

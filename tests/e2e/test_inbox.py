@@ -198,6 +198,33 @@ def test_a_rep_selects_three_drafts_and_approves_them_at_once(
     assert page.js_errors == []
 
 
+def test_a_draft_whose_lead_replied_is_refused_with_the_reason_and_sent_anyway(
+    page, sign_in, open_tenant, screenshot
+):
+    rep = factories.make_user(open_tenant, "rep", name="Rosa Rep")
+    [draft] = make_drafts(open_tenant, sequence_with_review(open_tenant), rep, PEOPLE[:1])
+    factories.make_reply(draft.lead, "neutral")  # after the draft was written
+    sign_in(rep)
+    page.goto("/inbox/")
+    card = page.locator(f"#draft-{draft.id}")
+    card.get_by_role("button", name="Approve").click()
+
+    warning = card.locator(".draft-why.warn")
+    expect(warning).to_contain_text("Ada Lovelace replied on")
+    expect(warning).to_contain_text("Read the reply, then send anyway or reject.")
+    expect(page.locator("#inbox-status")).to_contain_text("Not sent yet")
+    screenshot(page, "inbox-refused-reply")
+    db.session.expire_all()
+    assert db.session.get(OutboundMessage, draft.id).status == "pending_approval"
+
+    card.get_by_role("button", name="Send anyway").click()
+    expect(page.locator("#inbox-list .draft")).to_have_count(0)
+    expect(page.locator("#inbox-status")).to_contain_text("is on its way")
+    db.session.expire_all()
+    assert db.session.get(OutboundMessage, draft.id).status in ("queued", "sending", "sent")
+    assert page.js_errors == []
+
+
 def test_a_rep_completes_a_call_and_sees_the_enrollment_move_on(page, sign_in, open_tenant, screenshot):
     rep = factories.make_user(open_tenant, "rep", name="Rosa Rep")
     sequence = sequence_with_review(open_tenant)

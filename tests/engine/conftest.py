@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from nurture_ui.engine.schedule import schedule_first_step
 from nurture_ui.extensions import db
 from nurture_ui.models import Activity, OutboundMessage
+from tests import factories
 
 
 def free_port() -> int:
@@ -57,6 +58,16 @@ def smtp_server(app):
     yield handler
     app.config.update(saved)
     controller.stop()
+
+
+# Each stop, set on a lead mid-sequence (the caller commits): the exit reason it must lead to → how to set it.
+STOPS = {
+    "converted": lambda lead: setattr(lead, "status", "converted"),
+    "disqualified": lambda lead: setattr(lead, "status", "disqualified"),
+    "do_not_contact": lambda lead: setattr(lead, "do_not_contact", True),
+    "unsubscribed": lambda lead: factories.make_reply(lead, "unsubscribe"),
+    "positive_reply": lambda lead: factories.make_reply(lead, "positive"),
+}
 
 
 def enroll(lead, sequence, now):

@@ -24,6 +24,7 @@ def test_chaos_run_keeps_every_promise(app, database_url, tmp_path):
             "ENGINE_TICK_SECONDS": 1,
             "ENGINE_BATCH_SIZE": 40,
             "ENGINE_LEASE_SECONDS": 4,
+            "ENGINE_TICK_LOCK_SECONDS": 3,  # a worker killed mid-tick stalls ticks no longer
             "AUTO_ENROLL_SECONDS": 3600,
             "MAIL_REQUEUE_AFTER_SECONDS": 2,
             "MAIL_RETRY_BASE_SECONDS": 1,

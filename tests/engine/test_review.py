@@ -259,6 +259,70 @@ def test_an_approval_outside_the_send_window_waits_for_the_window(clock, tenant,
     )
 
 
+EVENING = datetime(2026, 3, 2, 19, 0, tzinfo=UTC)  # outside the default send window: an approval is held
+
+
+@pytest.mark.parametrize("held", [False, True], ids=["goes-now", "held-by-the-window"])
+@pytest.mark.parametrize("waiting", [True, False], ids=["paused-on-the-draft", "paused-for-something-else"])
+def test_every_approval_is_logged_with_the_reviewer(clock, tenant, reviewed_sequence, held, waiting):
+    reviewer = factories.make_user(tenant, "rep")
+    enrollment, draft = drafted(tenant, reviewed_sequence, clock)
+    if not waiting:
+        enrollment.pause_reason = "out_of_office"
+        db.session.commit()
+    if held:
+        clock.set(EVENING)
+    approval = approve_message(draft.id, reviewer_id=reviewer.id, now=clock.now(), enqueue_send=False)
+    assert (approval.held_until is not None) == held
+    logged = db.session.scalars(
+        sa.select(Activity).where(Activity.actor_id == reviewer.id, Activity.occurred_at == clock.now())
+    ).all()
+    assert any(a.data.get("message") == str(draft.id) for a in logged), [a.type for a in logged]
+
+
+def test_an_approval_held_while_the_enrollment_waits_on_something_else_is_logged_and_sent_later(
+    clock, tenant, reviewed_sequence
+):
+    from nurture_ui import timeline
+    from nurture_ui.lifecycle import resume_enrollment
+
+    reviewer = factories.make_user(tenant, "rep")
+    enrollment, draft = drafted(tenant, reviewed_sequence, clock)
+    # An out-of-office pause took the enrollment over after the draft was written.
+    enrollment.pause_reason = "out_of_office"
+    db.session.commit()
+    clock.set(EVENING)
+    approval = approve_message(draft.id, reviewer_id=reviewer.id, now=clock.now(), enqueue_send=False)
+    next_opening = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+    assert (approval.held_until, approval.hold_reason) == (next_opening, "send_window")
+    enrollment = refreshed(enrollment)
+    assert (enrollment.status, enrollment.pause_reason) == ("paused", "out_of_office")  # left as it was
+    approved = db.session.scalars(sa.select(Activity).where(Activity.type == "message_approved")).one()
+    assert (approved.actor_id, approved.enrollment_id, approved.occurred_at) == (
+        reviewer.id,
+        enrollment.id,
+        EVENING,
+    )
+    assert approved.data == {
+        "step": 1,
+        "message": str(draft.id),
+        "held_until": next_opening.isoformat(),
+        "hold_reason": "send_window",
+    }
+    entry = timeline.describe(approved, labels={}, messages={str(draft.id): refreshed(draft)}, tasks={})
+    assert entry.title == "Email approved — Step 1"
+    assert entry.detail.endswith("Held until at least Mar 3, 09:00 UTC: moved into the send window.")
+
+    # Back from out of office in the window: the approved draft goes out, once, and the sequence moves on.
+    clock.set(next_opening)
+    resume_enrollment(enrollment, actor_id=None, now=clock.now())
+    db.session.commit()
+    assert run_due(clock.now(), send=False).outcomes == {"executed": 1}
+    assert refreshed(draft).status == "queued"
+    assert len(messages(enrollment)) == 1
+    assert refreshed(enrollment).current_step_order == 2
+
+
 def test_two_people_approving_the_same_draft_one_wins_and_the_other_is_told_who(
     app, clock, tenant, reviewed_sequence
 ):

@@ -11,7 +11,7 @@ from nurture_ui.engine.replay import run_due
 from nurture_ui.extensions import db
 from nurture_ui.models import Enrollment, OutboundMessage, Task
 from tests import factories
-from tests.engine.conftest import enroll, messages, trace
+from tests.engine.conftest import STOPS, enroll, messages, trace
 
 
 @pytest.fixture
@@ -34,15 +34,6 @@ def _after_first_email(clock, tenant, sequence, **lead_fields):
     assert run_due(clock.now(), send=False).outcomes == {"executed": 1}
     clock.advance(hours=24)
     return lead, enrollment
-
-
-STOPS = {
-    "converted": lambda lead: setattr(lead, "status", "converted"),
-    "disqualified": lambda lead: setattr(lead, "status", "disqualified"),
-    "do_not_contact": lambda lead: setattr(lead, "do_not_contact", True),
-    "unsubscribed": lambda lead: factories.make_reply(lead, "unsubscribe"),
-    "positive_reply": lambda lead: factories.make_reply(lead, "positive"),
-}
 
 
 @pytest.mark.parametrize("reason", list(STOPS))

@@ -1,4 +1,5 @@
-"""The engine through a real RQ worker, Redis and a local SMTP server: a six-step sequence over 21 days.
+"""The engine through a real RQ worker, Redis and a local SMTP server: a six-step sequence over 21 days
+(its approval and call steps pausing and resuming), each stop, two sequences' frequency cap, a paused sequence.
 
 The worker is RQ's ``SimpleWorker`` in burst mode in this process (so the movable clock moves it too);
 every tick is the real dispatcher job, which enqueues the real executor jobs, which enqueue the real
@@ -18,7 +19,7 @@ from nurture_ui.extensions import db, get_queue, get_redis
 from nurture_ui.jobs import dispatch_due_job
 from nurture_ui.models import Enrollment, OutboundMessage, Task
 from tests import factories
-from tests.engine.conftest import enroll, trace
+from tests.engine.conftest import STOPS, enroll, messages, trace
 
 
 def at(day: int, hour: int, minute: int = 0) -> datetime:
@@ -150,15 +151,89 @@ def test_six_step_sequence_over_21_days_leaves_exactly_the_expected_trace(clock,
     assert db.session.get(Enrollment, enrollment.id).status == "completed"
 
 
-def test_stop_through_the_worker_exits_and_sends_nothing_more(clock, tenant, queue, smtp_server):
+@pytest.mark.parametrize("reason", list(STOPS))
+def test_each_stop_through_the_worker_exits_at_the_next_step_and_sends_nothing_more(
+    clock, tenant, queue, smtp_server, reason
+):
+    factories.make_template(tenant, "a")
+    sequence = factories.make_sequence(
+        tenant,
+        status="active",
+        steps=[
+            {"template_id": "a"},
+            {"template_id": "a", "delay_hours": 72},
+            {"template_id": "a", "delay_hours": 72},
+        ],
+    )
+    lead = factories.make_lead(tenant)
+    enrollment = enroll(lead, sequence, clock.now())
+    tick(queue, clock, at(2, 10))
+    assert len(smtp_server.messages) == 1
+
+    clock.set(at(3, 10))
+    STOPS[reason](lead)
+    db.session.commit()
+    replay_until(queue, clock, at(20, 9))
+
+    enrollment = db.session.get(Enrollment, enrollment.id)
+    assert (enrollment.status, enrollment.exit_reason, enrollment.ended_on) == ("exited", reason, at(5, 10))
+    assert trace(enrollment)[-1] == ("nurture_exited", at(5, 10), 2)  # at step 2, when it fell due
+    assert len(messages(enrollment)) == 1
+    assert len(smtp_server.messages) == 1
+
+
+def test_a_lead_in_two_sequences_never_gets_two_emails_within_48_hours_through_the_worker(
+    clock, tenant, queue, smtp_server
+):
+    factories.make_template(tenant, "a")
+    first = factories.make_sequence(tenant, status="active", steps=[{"template_id": "a"}])
+    second = factories.make_sequence(
+        tenant, status="active", steps=[{"template_id": "a"}, {"template_id": "a", "delay_hours": 24}]
+    )
+    lead = factories.make_lead(tenant)
+    one = enroll(lead, first, clock.now())
+    tick(queue, clock, at(2, 10))
+    assert db.session.get(Enrollment, one.id).status == "completed"
+    clock.set(at(2, 15))
+    two = enroll(lead, second, clock.now())  # both its emails fall due within 48 h of the first one
+
+    replay_until(queue, clock, at(20, 9))
+
+    sent = sorted(
+        db.session.scalars(
+            sa.select(OutboundMessage.sent_at).where(
+                OutboundMessage.lead_id == lead.id, OutboundMessage.status == "sent"
+            )
+        )
+    )
+    assert sent == [at(2, 10), at(4, 10), at(6, 10)]
+    assert len(smtp_server.messages) == 3
+    assert db.session.get(Enrollment, two.id).status == "completed"
+
+
+def test_a_paused_sequence_holds_through_the_worker_and_goes_on_when_it_runs_again(
+    clock, tenant, queue, smtp_server
+):
     factories.make_template(tenant, "a")
     sequence = factories.make_sequence(
         tenant, status="active", steps=[{"template_id": "a"}, {"template_id": "a", "delay_hours": 72}]
     )
-    lead = factories.make_lead(tenant)
-    enrollment = enroll(lead, sequence, clock.now())
-    tick(queue, clock, clock.now())
-    factories.make_reply(lead, "positive")
-    replay_until(queue, clock, at(20, 9))
-    assert db.session.get(Enrollment, enrollment.id).exit_reason == "positive_reply"
+    enrollment = enroll(factories.make_lead(tenant), sequence, clock.now())
+    tick(queue, clock, at(2, 10))
+    sequence.status = "paused"
+    db.session.commit()
+    before = trace(enrollment)
+
+    for instant in (at(5, 10), at(6, 10), at(9, 10)):  # step 2 falls due on the 5th
+        tick(queue, clock, instant)
+    enrollment = db.session.get(Enrollment, enrollment.id)
+    assert (enrollment.status, enrollment.current_step_order) == ("active", 2)
+    assert trace(enrollment) == before
     assert len(smtp_server.messages) == 1
+
+    sequence.status = "active"
+    db.session.commit()
+    tick(queue, clock, at(9, 11))
+    assert db.session.get(Enrollment, enrollment.id).status == "completed"
+    assert len(smtp_server.messages) == 2
+    assert [m.sent_at for m in messages(enrollment)] == [at(2, 10), at(9, 11)]

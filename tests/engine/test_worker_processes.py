@@ -173,7 +173,10 @@ def test_four_workers_on_5000_due_enrollments_execute_every_step_and_email_once(
     count = 5000
     make_due_enrollments(count)
     queue = get_queue()
-    for _ in range(4):  # four ticks at once: the database hands each row to one of them
+    # Four ticks at once, as a doubled scheduler would enqueue them: one claims (the others skip, or find
+    # nothing left), and its 20 batches are executed by four workers at once. Concurrent claims themselves
+    # are tested in test_dispatcher_tick.py.
+    for _ in range(4):
         queue.enqueue(dispatch_due_job)
     workers = [processes("--burst", ENGINE_BATCH_SIZE=250) for _ in range(4)]
     wait_until(

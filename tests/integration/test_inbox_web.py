@@ -134,6 +134,53 @@ def test_approving_a_draft_of_a_lead_that_converted_is_refused_with_the_reason(
     assert (enrollment.status, enrollment.exit_reason) == ("exited", "converted")
 
 
+def test_a_draft_whose_lead_replied_since_is_refused_with_the_reason_until_sent_anyway(
+    clock, tenant, sequence, login_as
+):
+    client = login_as("rep")
+    [draft] = make_drafts(tenant, sequence, clock, client.user, ["Ada"])
+    clock.advance(hours=2)
+    factories.make_reply(draft.lead, "neutral")
+
+    refused = client.post(f"/inbox/{draft.id}/approve", headers=HTMX)
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 200 and refused.headers["HX-Trigger"] == "inbox-changed"
+    assert "replied on Mar 2 after this draft was written" in html
+    assert "Read the reply, then send anyway or reject." in html
+    assert card_ids(html) == [str(draft.id)]  # the card stays, now offering to send anyway
+    assert 'name="despite_reply" value="1"' in html and "Send anyway" in html
+    assert status_of(draft) == "pending_approval" and get_queue().count == 0
+    enrollment = db.session.get(Enrollment, draft.enrollment_id)
+    assert (enrollment.status, enrollment.pause_reason) == ("paused", "approval")
+
+    sent = client.post(f"/inbox/{draft.id}/approve", {"despite_reply": "1"}, headers=HTMX)
+    assert "is on its way" in sent.get_data(as_text=True)
+    assert status_of(draft) == "queued" and get_queue().count == 1
+    approved = db.session.scalars(
+        sa.select(Activity).where(
+            Activity.type == "nurture_step_executed", Activity.actor_id == client.user.id
+        )
+    ).one()
+    assert approved.data["message"] == str(draft.id)
+
+
+def test_without_javascript_a_refusal_for_a_reply_offers_send_anyway_on_the_drafts_page(
+    clock, tenant, sequence, login_as
+):
+    client = login_as("rep")
+    [draft] = make_drafts(tenant, sequence, clock, client.user, ["Ada"])
+    clock.advance(hours=2)
+    factories.make_reply(draft.lead, "neutral")
+    refused = client.post(f"/inbox/{draft.id}/approve")
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 200 and "Read the reply, then send anyway or reject." in html
+    assert 'name="despite_reply" value="1"' in html and "Send anyway" in html
+    assert status_of(draft) == "pending_approval"
+    sent = client.post(f"/inbox/{draft.id}/approve", {"despite_reply": "1"})
+    assert sent.status_code == 302
+    assert status_of(draft) == "queued"
+
+
 def test_the_second_approver_is_told_who_approved_first(clock, tenant, sequence, login_as):
     rita = login_as("rep")
     rita.user.name = "Rita Rep"
