@@ -12,7 +12,10 @@ order, so a client that pipelines a group of commands gets one reply per command
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
+import threading
+from collections.abc import Iterator
 
 EHLO_REPLY = b"250-bench-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 10485760\r\n"
 MAX_LINE = 1 << 20
@@ -105,6 +108,31 @@ class SmtpSink:
                 return False
             if line in (b".\r\n", b".\n"):
                 return True
+
+
+@contextlib.contextmanager
+def serving_in_thread(**options) -> Iterator[tuple[SmtpSink, int]]:
+    """A sink on a free port, on its own event loop in a background thread (for tests): yields it and its
+    port, and stops it after. The loop is the thread's own, whatever loop the calling thread runs."""
+    sink, started, ports = SmtpSink(**options), threading.Event(), []
+    loop = asyncio.new_event_loop()
+
+    def serve_forever() -> None:
+        asyncio.set_event_loop(loop)
+        ports.append(loop.run_until_complete(sink.start()))
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve_forever, daemon=True)
+    thread.start()
+    if not started.wait(10):
+        raise RuntimeError("the SMTP sink did not start")
+    try:
+        yield sink, ports[0]
+    finally:
+        loop.call_soon_threadsafe(sink.server.close)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
 
 
 async def serve(port: int) -> None:

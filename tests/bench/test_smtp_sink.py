@@ -3,29 +3,20 @@ one by one, in order."""
 
 from __future__ import annotations
 
-import asyncio
 import smtplib
 import socket
-import threading
 from email.message import EmailMessage
 
 import pytest
 
-from bench.smtp_sink import SmtpSink
+from bench.smtp_sink import serving_in_thread
 
 
 @pytest.fixture
 def sink():
     """A sink on a free port, served from a background event loop."""
-    loop = asyncio.new_event_loop()
-    server = SmtpSink()
-    port = loop.run_until_complete(server.start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield server, port
-    loop.call_soon_threadsafe(server.server.close)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
+    with serving_in_thread() as served:
+        yield served
 
 
 def _replies(conn: socket.socket, count: int) -> list[bytes]:

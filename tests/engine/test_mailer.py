@@ -246,21 +246,11 @@ def test_a_crash_mid_group_leaves_only_the_message_in_flight_unaccounted(
 @pytest.fixture
 def pipelining_server(app, monkeypatch):
     """An SMTP server that advertises PIPELINING (the benchmark's sink) and refuses one address."""
-    import asyncio
-    import threading
+    from bench.smtp_sink import serving_in_thread
 
-    from bench.smtp_sink import SmtpSink
-
-    loop = asyncio.new_event_loop()
-    server = SmtpSink(refuse=(b"lead3@example.test",))
-    port = loop.run_until_complete(server.start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    monkeypatch.setitem(app.config, "SMTP_PORT", port)
-    yield server
-    loop.call_soon_threadsafe(server.server.close)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
+    with serving_in_thread(refuse=(b"lead3@example.test",)) as (server, port):
+        monkeypatch.setitem(app.config, "SMTP_PORT", port)
+        yield server
 
 
 def test_a_server_offering_pipelining_gets_each_message_in_two_round_trips(
