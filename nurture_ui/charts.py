@@ -67,7 +67,7 @@ def bar_chart(bars: Sequence[Bar], *, title: str, width: int = 720, label_width:
     row, gap = 26, 8
     height = max(1, len(bars)) * (row + gap) + gap
     top = max((b.value for b in bars), default=0) or 1
-    texts = [f"{_number(b.value)}" + (f"  {b.note}" if b.note else "") for b in bars]
+    texts = [f"{_number(b.value)}" + (f" · {b.note}" if b.note else "") for b in bars]
     # Room after the longest bar for its value and note (about 7 px a character at this font size).
     reserve = 16 + 7 * max((len(t) for t in texts), default=4)
     track = max(80, width - label_width - reserve)
