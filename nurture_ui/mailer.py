@@ -321,7 +321,7 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
                     report.skipped.append(message_id)
                 elif row.do_not_contact or row.unsubscribed_at is not None:
                     error = "the lead may no longer be contacted"
-                    _finish(row, now, "cancelled", expected="queued", error=error, commit=False)
+                    _finish(row, now, "cancelled", expected="queued", error=error)
                     report.cancelled.append(message_id)
                 else:
                     sendable.append(row)
@@ -346,19 +346,17 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
                         connection.send(email)
                     except _PermanentFailure as error:
                         bad = error.bad_address
-                        _finish(row, now, "failed", error=str(error), bad_address=bad, commit=False)
+                        _finish(row, now, "failed", error=str(error), bad_address=bad)
                         report.failed.append(row.id)
                     except _TransientFailure as error:
                         if row.attempts + 1 >= max_attempts:
                             error_text = f"gave up after {row.attempts + 1} attempts: {error}"
-                            _finish(row, now, "failed", error=error_text, commit=False)
+                            _finish(row, now, "failed", error=error_text)
                             report.failed.append(row.id)
                         else:
                             # Back to the outbox for a later try: recorded, so a person sees why it waits.
                             deferred = "message_deferred"
-                            _finish(
-                                row, now, "queued", error=str(error), activity_type=deferred, commit=False
-                            )
+                            _finish(row, now, "queued", error=str(error), activity_type=deferred)
                             report.retrying.append(row.id)
                     else:
                         sent.append(row)
@@ -415,21 +413,7 @@ def _finish_sent(rows: list, now: datetime) -> None:
         .returning(table.c.id)
     )
     moved = {uuid.UUID(str(i)) for i in moved.scalars()}
-    logged = [
-        {
-            "id": uuid.uuid4(),
-            "type": "message_sent",
-            "tenant_id": row.tenant_id,
-            "lead_id": row.lead_id,
-            "enrollment_id": row.enrollment_id,
-            "sequence_id": row.sequence_id,
-            "actor_id": None,
-            "occurred_at": now,
-            "data": {"step": row.step_order, "message": str(row.id)},
-        }
-        for row in rows
-        if row.id in moved
-    ]
+    logged = [_message_activity(row, "message_sent", now) for row in rows if row.id in moved]
     if logged:
         connection.execute(_LOG, logged)
 
@@ -443,22 +427,12 @@ _LOG = sa.insert(Activity.__table__)
 
 
 def _finish(
-    row,
-    now,
-    status,
-    *,
-    expected="sending",
-    error=None,
-    bad_address=False,
-    activity_type: str | None = None,
-    commit: bool = True,
+    row, now, status, *, expected="sending", error=None, bad_address=False, activity_type=None
 ) -> None:
-    """Move a message from ``expected`` to ``status`` with its activity; committed unless ``commit`` is
-    false (then it goes with the caller's next commit)."""
+    """Move a message from ``expected`` to ``status`` with its activity (not committed: it goes with the send
+    loop's next commit)."""
     connection = db.session.connection()
     values = {"status": status, "updated_at": now, "error": error}
-    if status == "sent":
-        values["sent_at"] = now
     changed = connection.execute(_MOVE.values(**values), {"the_id": row.id, "expected": expected}).rowcount
     if changed and bad_address:
         connection.execute(
@@ -466,25 +440,23 @@ def _finish(
         )
     if changed:
         connection.execute(
-            _LOG,
-            {
-                "id": uuid.uuid4(),
-                "type": activity_type or f"message_{status}",
-                "tenant_id": row.tenant_id,
-                "lead_id": row.lead_id,
-                "enrollment_id": row.enrollment_id,
-                "sequence_id": row.sequence_id,
-                "actor_id": None,
-                "occurred_at": now,
-                "data": {
-                    "step": row.step_order,
-                    "message": str(row.id),
-                    **({"error": error} if error else {}),
-                },
-            },
+            _LOG, _message_activity(row, activity_type or f"message_{status}", now, error=error)
         )
-    if commit:
-        db.session.commit()
+
+
+def _message_activity(row, kind: str, now: datetime, *, error: str | None = None) -> dict:
+    """The activity row recording what happened to a message (for ``_LOG``)."""
+    return {
+        "id": uuid.uuid4(),
+        "type": kind,
+        "tenant_id": row.tenant_id,
+        "lead_id": row.lead_id,
+        "enrollment_id": row.enrollment_id,
+        "sequence_id": row.sequence_id,
+        "actor_id": None,
+        "occurred_at": now,
+        "data": {"step": row.step_order, "message": str(row.id), **({"error": error} if error else {})},
+    }
 
 
 # --- the outbox sweeps (run by every dispatcher tick) ------------------------------------------------

@@ -39,20 +39,7 @@ def lock_enrollment(enrollment_id: uuid.UUID) -> tuple[Enrollment, Lead] | None:
     PostgreSQL locks the row (``SELECT … FOR UPDATE``). SQLite has no row locks: a no-op UPDATE first takes
     the database's write lock, so the read that follows cannot be overtaken by another writer.
     """
-    session = db.session
-    if db.engine.dialect.name == "sqlite":
-        table = Enrollment.__table__
-        session.execute(
-            sa.update(table).where(table.c.id == enrollment_id).values(lease_until=table.c.lease_until)
-        )
-    row = session.execute(
-        sa.select(Enrollment, Lead)
-        .join(Lead, Lead.id == Enrollment.lead_id)
-        .where(Enrollment.id == enrollment_id)
-        .with_for_update(of=Enrollment)
-        .execution_options(populate_existing=True)
-    ).first()
-    return (row[0], row[1]) if row else None
+    return lock_enrollments([enrollment_id]).get(uuid.UUID(str(enrollment_id)))
 
 
 def lock_enrollments(enrollment_ids) -> dict[uuid.UUID, tuple[Enrollment, Lead]]:

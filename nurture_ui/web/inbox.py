@@ -114,28 +114,27 @@ def _answer(body: str, *, status_text: str | None = None, status_tone: str = "ok
 @bp.route("/<message_id>")
 @allow(*REVIEWERS)
 def card(message_id):
-    message = _draft_or_404(message_id)
-    if message.status != "pending_approval":
-        return _card(message, "notice", notice=_gone_text(message))
-    return _card(message)
+    return _pending_card(message_id)
 
 
 @bp.route("/<message_id>/edit")
 @allow(*REVIEWERS)
 def edit(message_id):
-    message = _draft_or_404(message_id)
-    if message.status != "pending_approval":
-        return _card(message, "notice", notice=_gone_text(message))
-    return _card(message, "edit")
+    return _pending_card(message_id, "edit")
 
 
 @bp.route("/<message_id>/reject")
 @allow(*REVIEWERS)
 def reject_form(message_id):
+    return _pending_card(message_id, "reject")
+
+
+def _pending_card(message_id, mode: str = "view") -> str:
+    """The draft's card in ``mode``, or a notice saying who handled it when it is no longer pending."""
     message = _draft_or_404(message_id)
     if message.status != "pending_approval":
         return _card(message, "notice", notice=_gone_text(message))
-    return _card(message, "reject")
+    return _card(message, mode)
 
 
 def _gone_text(message: OutboundMessage) -> str:
