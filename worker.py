@@ -2,18 +2,26 @@
 
     python worker.py            an RQ worker on the nurture queue (run as many as needed, on any hosts)
     python worker.py --burst    the same, exiting when the queue is empty
-    python worker.py --simple   execute jobs in the worker process instead of a forked work horse
+    python worker.py --fork     RQ's forking worker: every job in a new work horse (slower: each job starts
+                                cold, with a new database connection and nothing compiled)
     python worker.py cron       the scheduler (run ONE): the dispatcher tick every ENGINE_TICK_SECONDS
                                 (one at a time, even if two schedulers run),
                                 auto-enrollment every AUTO_ENROLL_SECONDS, out-of-office resumes every minute
 
 The worker reads DATABASE_URL, REDIS_URL and the SMTP settings from the environment like the web app.
-The app is created once here; each forked work horse inherits it (see ``nurture_ui.jobs``).
+
+By default jobs run in one long-lived child process, one after another: its database connection, compiled
+statements and templates serve job after job. The parent only watches it: after ``WORKER_MAX_JOBS`` jobs
+the child finishes its job and exits, and the parent starts a fresh one (so memory a job leaves behind is
+given back); a child that dies (killed, out of memory) is replaced the same way, and the engine's leases
+and outbox sweeps recover its job's rows. SIGTERM or SIGINT to the parent stops the child after its job.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
 import time
 
@@ -28,7 +36,7 @@ from nurture_ui.jobs import auto_enroll_job, dispatch_due_job, resume_pauses_job
 log = logging.getLogger("nurture.worker")
 
 
-def run_worker(*, burst: bool, simple: bool) -> bool:
+def run_worker(*, burst: bool, fork: bool, max_jobs: int | None = None) -> bool:
     """An RQ worker, kept running through Redis outages: RQ retries a lost connection while it waits for a
     job but stops when the connection drops while a job runs; then a new worker starts once Redis answers
     (the job's rows are recovered by the engine's leases and outbox sweeps, not by RQ)."""
@@ -36,18 +44,59 @@ def run_worker(*, burst: bool, simple: bool) -> bool:
     with app.app_context():
         connection = get_redis()
         queue_name = app.config["RQ_QUEUE"]
-    worker_class = SimpleWorker if simple else Worker
+    worker_class = Worker if fork else SimpleWorker
     wait = 1.0
     while True:
         try:
             worker = worker_class([queue_name], connection=connection)
-            return worker.work(burst=burst, logging_level="WARNING" if burst else "INFO")
+            return worker.work(burst=burst, logging_level="WARNING" if burst else "INFO", max_jobs=max_jobs)
         except (RedisConnectionError, RedisTimeoutError) as error:
             if burst:
                 raise
             log.warning("Redis is unreachable (%s); the worker starts again in %.0f s", error, wait)
             time.sleep(wait)
             wait = min(wait * 2, 30.0)
+
+
+def run_recycled(max_jobs: int) -> None:
+    """Jobs in a long-lived child process, replaced after ``max_jobs`` jobs or when it dies (see above)."""
+    stopping = False
+    child = 0
+
+    def stop(signum, _frame):
+        nonlocal stopping
+        stopping = True
+        if child:
+            os.kill(child, signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    wait = 1.0
+    while not stopping:
+        started = time.monotonic()
+        child = os.fork()
+        if child == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            code = 1
+            try:
+                run_worker(burst=False, fork=False, max_jobs=max_jobs)
+                code = 0
+            except BaseException:
+                log.exception("the worker process stopped")
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        _, status = os.waitpid(child, 0)
+        child = 0
+        code = os.waitstatus_to_exitcode(status)
+        if stopping:
+            break
+        if code != 0:
+            # A child that keeps dying at once (a bad setting, the database down) is not restarted in a loop.
+            wait = 1.0 if time.monotonic() - started > 60 else min(wait * 2, 30.0)
+            log.warning("the worker process exited with %s; a new one starts in %.0f s", code, wait)
+            time.sleep(wait)
 
 
 def run_cron() -> None:
@@ -95,7 +144,10 @@ def main(argv: list[str]) -> int:
     if "cron" in argv:
         run_cron()
         return 0
-    run_worker(burst="--burst" in argv, simple="--simple" in argv)
+    if "--burst" in argv or "--fork" in argv:
+        run_worker(burst="--burst" in argv, fork="--fork" in argv)
+    else:
+        run_recycled(max_jobs=max(1, int(os.environ.get("WORKER_MAX_JOBS", "500"))))
     return 0
 
 

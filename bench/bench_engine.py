@@ -1,7 +1,7 @@
 """Engine throughput end to end, beside the naive design and the database's own ceiling, in one run.
 
     DATABASE_URL=postgresql://… REDIS_URL=redis://… .venv/bin/python -m bench.bench_engine \\
-        [--steps 20000] [--workers 1,2,4] [--simple] [--memory-steps 1000000] [--json results.json]
+        [--steps 20000] [--workers 1,2,4] [--fork] [--memory-steps 1000000] [--json results.json]
 
 For each worker count: a fresh tenant with N leads enrolled in a one-email sequence, all due now; an SMTP
 sink process (``bench.smtp_sink``) and that many ``worker.py`` processes on a private queue. The clock starts
@@ -94,9 +94,7 @@ def wait_until_delivered(sink: SinkProcess, tenant_id, steps: int, processes, *,
     return time.perf_counter() - started
 
 
-def run_engine(
-    app, steps: int, workers: int, *, simple: bool, batch: int, tick: float, log_dir: Path
-) -> dict:
+def run_engine(app, steps: int, workers: int, *, fork: bool, batch: int, tick: float, log_dir: Path) -> dict:
     """One end-to-end engine run; returns its figures. Leaves nothing behind in the database or the queue."""
     queue_name = f"bench-engine-{uuid.uuid4().hex[:8]}"
     with app.app_context():
@@ -108,7 +106,7 @@ def run_engine(
             )
         due = seed_due_steps(steps)
         sink = SinkProcess()
-        command = [sys.executable, "worker.py", *(["--simple"] if simple else [])]
+        command = [sys.executable, "worker.py", *(["--fork"] if fork else [])]
         processes = start_processes(
             command, workers, worker_env(app, queue_name, sink.port, batch), log_dir / f"{queue_name}.log"
         )
@@ -145,7 +143,7 @@ def run_engine(
     return {
         "workers": workers,
         "steps": steps,
-        "worker_mode": "simple" if simple else "fork",
+        "worker_mode": "fork" if fork else "long-lived",
         "batch": batch,
         "seconds": round(seconds, 2),
         "steps_per_s": round(steps / seconds, 1),
@@ -173,7 +171,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=20_000, help="due steps per run (default 20,000)")
     parser.add_argument("--workers", default="1,2,4", help="worker counts to run, comma-separated")
     parser.add_argument(
-        "--simple", action="store_true", help="workers run jobs in-process (worker.py --simple)"
+        "--fork", action="store_true", help="RQ's forking workers, a work horse per job (worker.py --fork)"
     )
     parser.add_argument("--batch", type=int, default=200, help="ENGINE_BATCH_SIZE")
     parser.add_argument("--tick", type=float, default=1.0, help="seconds between dispatcher ticks")
@@ -196,7 +194,7 @@ def main(argv: list[str] | None = None) -> dict:
     log_dir = Path(tempfile.mkdtemp(prefix="nurture-bench-"))
     results: dict = {"database": database, "engine": []}
     for count in [int(w) for w in args.workers.split(",") if w.strip()]:
-        run = run_engine(app, args.steps, count, simple=args.simple, batch=args.batch, tick=args.tick,
+        run = run_engine(app, args.steps, count, fork=args.fork, batch=args.batch, tick=args.tick,
                          log_dir=log_dir)  # fmt: skip
         results["engine"].append(run)
         print(f"engine   {count} worker(s): {run['steps']} steps in {run['seconds']:.1f} s = "
@@ -219,7 +217,7 @@ def main(argv: list[str] | None = None) -> dict:
         else:
             print("ceiling  skipped: pgbench needs PostgreSQL", flush=True)
     if args.memory_steps:
-        run = run_engine(app, args.memory_steps, 2, simple=args.simple, batch=args.batch, tick=args.tick,
+        run = run_engine(app, args.memory_steps, 2, fork=args.fork, batch=args.batch, tick=args.tick,
                          log_dir=log_dir)  # fmt: skip
         results["memory"] = run
         print(f"memory   2 workers, {run['steps']} steps: peak RSS {run['peak_rss_mib']} MiB, "

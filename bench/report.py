@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--memory-steps", type=int, help="also run the 2-worker engine at this many due steps"
     )
-    parser.add_argument("--simple", action="store_true", help="engine workers run jobs in-process")
+    parser.add_argument("--fork", action="store_true", help="engine workers fork a work horse per job")
     args = parser.parse_args(argv)
 
     sizes = SMOKE if args.smoke else FULL
@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
 
     engine_args = ["--steps", str(steps), "--naive-steps", str(naive_steps), "--workers", sizes.workers]
     engine_args += ["--memory-steps", str(memory_steps)] if memory_steps else []
-    engine_args += ["--simple"] if args.simple else []
+    engine_args += ["--fork"] if args.fork else []
     engine, engine_command = run_benchmark("bench.bench_engine", engine_args, out_dir, env)
     enroll_args = [a for n in enroll_leads for a in ("--leads", str(n))]
     enroll, enroll_command = run_benchmark("bench.bench_enroll", enroll_args, out_dir, env)

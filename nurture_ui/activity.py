@@ -5,8 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from nurture_ui import clock
-from nurture_ui.extensions import db
+from nurture_ui import clock, new_rows
 from nurture_ui.models import Activity
 
 
@@ -20,11 +19,13 @@ def record(
     actor_id: uuid.UUID | None = None,
     data: dict[str, Any] | None = None,
     occurred_at=None,
-) -> Activity:
-    """Add an activity to the current session; it commits with the change it records (the caller's unit)."""
-    activity = Activity(
-        # Set here, not left to the column default: with every key known, a flush of many activities is
-        # one executemany.
+) -> None:
+    """Add an activity to the current session (or to the rows ``new_rows.collecting()`` keeps); it commits
+    with the change it records (the caller's unit)."""
+    new_rows.add(
+        Activity,
+        # Set here, not left to the column default: with every key known, many activities are one
+        # executemany.
         id=uuid.uuid4(),
         tenant_id=tenant_id,
         type=type,
@@ -35,8 +36,6 @@ def record(
         occurred_at=occurred_at or clock.now(),
         data=data or {},
     )
-    db.session.add(activity)
-    return activity
 
 
 def record_for_enrollment(
@@ -46,9 +45,9 @@ def record_for_enrollment(
     actor_id: uuid.UUID | None = None,
     data: dict[str, Any] | None = None,
     occurred_at=None,
-) -> Activity:
+) -> None:
     """``record`` for a transition of one enrollment: its lead, sequence and tenant filled in."""
-    return record(
+    record(
         type,
         tenant_id=enrollment.tenant_id,
         lead_id=enrollment.lead_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import sqlalchemy as sa
 from flask import current_app
 from flask_login import LoginManager
 from flask_migrate import Migrate
@@ -12,6 +13,7 @@ from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
 from redis import Redis
 from rq import Queue
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -20,6 +22,18 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+
+def one_of(column, values):
+    """``column IN (values)`` for a batch of ids. On PostgreSQL ``column = ANY(:values)``: one array
+    parameter however many values, so the statement's text is the same for every batch (psycopg parses
+    a statement of more than 50 parameters afresh each time, and PostgreSQL plans it afresh)."""
+    values = list(values)
+    if db.engine.dialect.name == "postgresql":
+        return column == sa.any_(sa.bindparam(None, values, type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

@@ -30,7 +30,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from nurture_ui import activity, clock
-from nurture_ui.extensions import db
+from nurture_ui.extensions import db, one_of
 from nurture_ui.models import Activity, Lead, OutboundMessage
 
 log = logging.getLogger(__name__)
@@ -179,11 +179,17 @@ class _TransientFailure(Exception):
 
 
 class SmtpConnection:
-    """One SMTP session reused across a batch; opened on first use, reopened once if the server dropped it."""
+    """One SMTP session reused across a batch; opened on first use, reopened once if the server dropped it.
+
+    With a server that offers PIPELINING (RFC 2920), ``send(email, following=next_email)`` writes the next
+    email's MAIL, RCPT and DATA right after this one's content, so each message costs one round trip.
+    """
 
     def __init__(self, config):
         self.config = config
         self.smtp: smtplib.SMTP | None = None
+        # The email whose MAIL, RCPT and DATA went out after the previous content, replies not yet read.
+        self._ahead: WireEmail | None = None
 
     def _open(self) -> smtplib.SMTP:
         smtp = smtplib.SMTP(self.config["SMTP_HOST"], self.config["SMTP_PORT"], timeout=30)
@@ -194,12 +200,17 @@ class SmtpConnection:
         smtp.ehlo_or_helo_if_needed()
         return smtp
 
-    def send(self, email: WireEmail) -> None:
+    def send(self, email: WireEmail, *, following: WireEmail | None = None) -> None:
         try:
+            if self._ahead is not None and self._ahead is not email:
+                # A transaction opened for another email: dropping the connection abandons it (nothing is
+                # delivered without the content's final dot).
+                self.close()
             if self.smtp is None:
                 self.smtp = self._open()
             if self.smtp.has_extn("pipelining"):
-                refused = _send_pipelined(self.smtp, email)
+                self._send_pipelined(email, following)
+                refused = {}
             else:
                 options = ["SMTPUTF8"] if email.needs_smtputf8 else []
                 refused = self.smtp.sendmail(
@@ -222,42 +233,58 @@ class SmtpConnection:
         if refused:
             raise _PermanentFailure(f"refused: {refused}", bad_address=True)
 
+    def _send_pipelined(self, email: WireEmail, following: WireEmail | None) -> None:
+        """One message with RFC 2920 pipelining: MAIL, RCPT and DATA in one write (unless they went out
+        after the previous message), then the content and the next message's MAIL, RCPT and DATA in
+        another. Raises what ``smtplib.SMTP.sendmail`` raises for the same replies."""
+        smtp = self.smtp
+        if self._ahead is None:
+            smtp.send(_envelope(email))
+        self._ahead = None
+        mail, rcpt, data = smtp.getreply(), smtp.getreply(), smtp.getreply()
+        if data[0] == 354 and (mail[0] != 250 or rcpt[0] not in (250, 251)):
+            smtp.send(b".\r\n")  # a server that opened DATA anyway is given an empty message, then reset
+            smtp.getreply()
+        if mail[0] != 250:
+            smtp.rset()
+            raise smtplib.SMTPSenderRefused(mail[0], mail[1], email.sender)
+        if rcpt[0] not in (250, 251):
+            smtp.rset()
+            raise smtplib.SMTPRecipientsRefused({email.recipient: rcpt})
+        if data[0] != 354:
+            smtp.rset()
+            raise smtplib.SMTPDataError(*data)
+        content = _LEADING_DOT.sub(b"..", email.data)
+        if not content.endswith(b"\r\n"):
+            content += b"\r\n"
+        if following is not None:
+            self._ahead = following
+            smtp.send(content + b".\r\n" + _envelope(following))
+        else:
+            smtp.send(content + b".\r\n")
+        code, text = smtp.getreply()
+        if code != 250:
+            raise smtplib.SMTPDataError(code, text)
+
     def close(self) -> None:
         if self.smtp is not None:
             with contextlib.suppress(smtplib.SMTPException, OSError):
-                self.smtp.quit()
+                if self._ahead is None:
+                    self.smtp.quit()
+                else:
+                    # The server may be waiting for content: a QUIT would be read as content. Hang up.
+                    self.smtp.close()
             self.smtp = None
+        self._ahead = None
 
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
-def _send_pipelined(smtp: smtplib.SMTP, email: WireEmail) -> dict:
-    """One message with RFC 2920 pipelining: MAIL, RCPT and DATA in one write, then the content: two round
-    trips instead of four. Raises what ``smtplib.SMTP.sendmail`` raises for the same replies."""
+def _envelope(email: WireEmail) -> bytes:
+    """MAIL, RCPT and DATA for one message, written at once (PIPELINING)."""
     option = " SMTPUTF8" if email.needs_smtputf8 else ""
-    smtp.send(f"MAIL FROM:<{email.sender}>{option}\r\nRCPT TO:<{email.recipient}>\r\nDATA\r\n".encode())
-    mail, rcpt, data = smtp.getreply(), smtp.getreply(), smtp.getreply()
-    if data[0] == 354 and (mail[0] != 250 or rcpt[0] not in (250, 251)):
-        smtp.send(b".\r\n")  # a server that opened DATA anyway is given an empty message, then reset
-        smtp.getreply()
-    if mail[0] != 250:
-        smtp.rset()
-        raise smtplib.SMTPSenderRefused(mail[0], mail[1], email.sender)
-    if rcpt[0] not in (250, 251):
-        smtp.rset()
-        raise smtplib.SMTPRecipientsRefused({email.recipient: rcpt})
-    if data[0] != 354:
-        smtp.rset()
-        raise smtplib.SMTPDataError(*data)
-    content = _LEADING_DOT.sub(b"..", email.data)
-    if not content.endswith(b"\r\n"):
-        content += b"\r\n"
-    smtp.send(content + b".\r\n")
-    code, text = smtp.getreply()
-    if code != 250:
-        raise smtplib.SMTPDataError(code, text)
-    return {}
+    return f"MAIL FROM:<{email.sender}>{option}\r\nRCPT TO:<{email.recipient}>\r\nDATA\r\n".encode()
 
 
 @dataclass
@@ -304,7 +331,7 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
                 Lead.unsubscribed_at,
             )
             .join(Lead, Lead.id == table.c.lead_id)
-            .where(table.c.id.in_(ids), table.c.status == "queued")
+            .where(one_of(table.c.id, ids), table.c.status == "queued")
         )
     }
     db.session.commit()
@@ -333,17 +360,17 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
             sent, untried = [], [row for row in sendable if row.id in claimed]
             report.skipped.extend(row.id for row in sendable if row.id not in claimed)
             try:
+                emails = {row.id: _wire_or_failure(row, now) for row in untried}
                 while untried:
-                    row = untried[0]
+                    row = untried.pop(0)  # from here on it may have reached the server
+                    email = emails[row.id]
+                    following = emails[untried[0].id] if untried else None
                     try:
-                        email, unsendable = wire_email(row, now=now), None
-                    except UnsendableMessage as error:
-                        email, unsendable = None, _PermanentFailure(str(error), bad_address=True)
-                    del untried[0]  # from here on it may have reached the server
-                    try:
-                        if unsendable:
-                            raise unsendable
-                        connection.send(email)
+                        if isinstance(email, _PermanentFailure):
+                            raise email
+                        connection.send(
+                            email, following=following if isinstance(following, WireEmail) else None
+                        )
                     except _PermanentFailure as error:
                         bad = error.bad_address
                         _finish(row, now, "failed", error=str(error), bad_address=bad)
@@ -374,6 +401,14 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
     return report
 
 
+def _wire_or_failure(row, now: datetime) -> WireEmail | _PermanentFailure:
+    """The row's email, or the permanent failure of a message that cannot be sent (a bad recipient)."""
+    try:
+        return wire_email(row, now=now)
+    except UnsendableMessage as error:
+        return _PermanentFailure(str(error), bad_address=True)
+
+
 def _claim(message_ids: list[uuid.UUID], claimed_at: datetime) -> set[uuid.UUID]:
     """Move the still ``queued`` of these messages to ``sending`` (not committed); returns the ones moved."""
     if not message_ids:
@@ -400,12 +435,32 @@ def _release(message_ids: list[uuid.UUID]) -> None:
     )
 
 
+# ``_finish_sent`` on PostgreSQL: the messages moved and their activities written in one statement.
+_FINISH_SENT_POSTGRESQL = sa.text(
+    """
+    WITH moved AS (
+        UPDATE outbound_messages
+        SET status = 'sent', sent_at = :now, updated_at = :now, error = NULL
+        WHERE id = ANY(:ids) AND status = 'sending'
+        RETURNING id, tenant_id, lead_id, enrollment_id, sequence_id, step_order
+    )
+    INSERT INTO activities (id, tenant_id, type, lead_id, enrollment_id, sequence_id, occurred_at, data)
+    SELECT gen_random_uuid(), tenant_id, 'message_sent', lead_id, enrollment_id, sequence_id, :now,
+           jsonb_build_object('step', step_order, 'message', id::text)
+    FROM moved
+    """
+)
+
+
 def _finish_sent(rows: list, now: datetime) -> None:
     """Mark messages the server accepted ``sent``, with their ``message_sent`` activities (not committed)."""
     if not rows:
         return
     table = OutboundMessage.__table__
     connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(_FINISH_SENT_POSTGRESQL, {"ids": [row.id for row in rows], "now": now})
+        return
     moved = connection.execute(
         sa.update(table)
         .where(table.c.id.in_([row.id for row in rows]), table.c.status == "sending")

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from nurture_ui import activity, clock
+from nurture_ui import activity, clock, new_rows
 from nurture_ui.drafting import TEMPLATE, Draft, DraftRequest, drafter_for
 from nurture_ui.engine.content import render_step_email
 from nurture_ui.engine.schedule import SendWindow, is_within_window, next_send_opening, zone_for
@@ -40,7 +40,7 @@ from nurture_ui.engine.transitions import (
     pause_in_session,
     reschedule_in_session,
 )
-from nurture_ui.extensions import db
+from nurture_ui.extensions import db, one_of
 from nurture_ui.models import (
     EmailTemplate,
     Enrollment,
@@ -94,7 +94,7 @@ class _BatchContext:
         session = db.session
         rows = session.execute(
             sa.select(Enrollment.sequence_id, Enrollment.tenant_id, Enrollment.lead_id).where(
-                Enrollment.id.in_(enrollment_ids)
+                one_of(Enrollment.id, enrollment_ids)
             )
         ).all()
         sequence_ids = {r.sequence_id for r in rows}
@@ -120,14 +120,15 @@ class _BatchContext:
                 templates[(template.tenant_id, template.key)] = template
         # All of each lead's replies: step conditions may look back before the enrollment began.
         replies: dict[uuid.UUID, list[LeadReply]] = {lead_id: [] for lead_id in lead_ids}
-        for reply in session.scalars(sa.select(LeadReply).where(LeadReply.lead_id.in_(lead_ids))):
+        for reply in session.scalars(sa.select(LeadReply).where(one_of(LeadReply.lead_id, lead_ids))):
             replies[reply.lead_id].append(reply)
         last_sent = sa.func.coalesce(OutboundMessage.sent_at, OutboundMessage.queued_at)
         last_outbound = dict(
             session.execute(
                 sa.select(OutboundMessage.lead_id, sa.func.max(last_sent))
                 .where(
-                    OutboundMessage.lead_id.in_(lead_ids), OutboundMessage.status.in_(CAPPED_MESSAGE_STATUSES)
+                    one_of(OutboundMessage.lead_id, lead_ids),
+                    OutboundMessage.status.in_(CAPPED_MESSAGE_STATUSES),
                 )
                 .group_by(OutboundMessage.lead_id)
             ).all()
@@ -138,7 +139,8 @@ class _BatchContext:
             m.enrollment_id: m
             for m in session.scalars(
                 sa.select(OutboundMessage).where(
-                    OutboundMessage.enrollment_id.in_(enrollment_ids), OutboundMessage.status == "approved"
+                    one_of(OutboundMessage.enrollment_id, enrollment_ids),
+                    OutboundMessage.status == "approved",
                 )
             )
         }
@@ -201,13 +203,17 @@ def execute_batch(
 
 
 def _execute_together(ids: list[uuid.UUID], now: datetime) -> BatchReport:
-    """The whole batch in one transaction (the fast path)."""
+    """The whole batch in one transaction (the fast path): the new messages and activities are kept as
+    rows and inserted together after the enrollments' changes (``nurture_ui.new_rows``)."""
     report = BatchReport()
-    locked = lock_enrollments(ids)
-    # Read after the lock: what the steps decide on is at least as fresh as the rows they change.
-    context = _BatchContext.load(ids)
-    for enrollment_id in ids:
-        report.count(execute_step(enrollment_id, context, now, report, locked=locked.get(enrollment_id)))
+    with new_rows.collecting():
+        locked = lock_enrollments(ids)
+        # Read after the lock: what the steps decide on is at least as fresh as the rows they change.
+        context = _BatchContext.load(ids)
+        for enrollment_id in ids:
+            outcome = execute_step(enrollment_id, context, now, report, locked=locked.get(enrollment_id))
+            report.count(outcome)
+        new_rows.write()
     db.session.commit()
     return report
 
@@ -354,8 +360,10 @@ def _execute_email(enrollment, lead, step, tenant, context, now, report, advance
         )
         subject, body, drafter = draft.subject, draft.body, draft.drafter
         review_reason = review_reason_for(template, draft)
-    message = OutboundMessage(
-        id=uuid.uuid4(),
+    message_id = uuid.uuid4()
+    new_rows.add(
+        OutboundMessage,
+        id=message_id,
         tenant_id=enrollment.tenant_id,
         enrollment_id=enrollment.id,
         step_order=step.step_order,
@@ -374,13 +382,12 @@ def _execute_email(enrollment, lead, step, tenant, context, now, report, advance
         created_at=now,
         updated_at=now,
     )
-    db.session.add(message)
     if needs_review:
-        pause_in_session(enrollment, reason="approval", now=now, data={"message": str(message.id)})
+        pause_in_session(enrollment, reason="approval", now=now, data={"message": str(message_id)})
         return "paused"
-    _record_executed(enrollment, step, now, message=str(message.id))
+    _record_executed(enrollment, step, now, message=str(message_id))
     context.last_outbound[lead.id] = now
-    report.queued_message_ids.append(message.id)
+    report.queued_message_ids.append(message_id)
     return "completed" if advance() == "completed" else "executed"
 
 

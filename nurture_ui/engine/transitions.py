@@ -23,7 +23,7 @@ from nurture_ui.engine.schedule import (
     step_due_at,
     zone_for,
 )
-from nurture_ui.extensions import db
+from nurture_ui.extensions import db, one_of
 from nurture_ui.lifecycle import exit_enrollment
 from nurture_ui.models import Enrollment, Lead, LeadReply, OutboundMessage, Sequence, Task, Tenant
 from nurture_ui.models.task import CALL_OUTCOMES
@@ -55,7 +55,7 @@ def lock_enrollments(enrollment_ids) -> dict[uuid.UUID, tuple[Enrollment, Lead]]
     rows = session.execute(
         sa.select(Enrollment, Lead)
         .join(Lead, Lead.id == Enrollment.lead_id)
-        .where(Enrollment.id.in_(ids))
+        .where(one_of(Enrollment.id, ids))
         .order_by(Enrollment.id)
         .with_for_update(of=Enrollment)
         .execution_options(populate_existing=True)

@@ -209,38 +209,58 @@ def test_messages_are_claimed_and_recorded_a_group_at_a_time(
     assert commits == [0, 0, 3, 6, 7]
     assert report.sent == seven_queued
     assert statuses(seven_queued) == ["sent"] * 7 and len(smtp_server.messages) == 7
-    messages_sent = sa.select(sa.func.count()).where(Activity.type == "message_sent")
-    assert db.session.scalar(messages_sent) == 7
+    logged = db.session.scalars(sa.select(Activity).where(Activity.type == "message_sent")).all()
+    by_message = {a.data["message"]: a for a in logged}
+    assert len(logged) == 7 and set(by_message) == {str(i) for i in seven_queued}
+    for message_id in seven_queued:
+        message, entry = db.session.get(OutboundMessage, message_id), by_message[str(message_id)]
+        assert entry.data == {"step": 1, "message": str(message_id)}
+        assert (entry.lead_id, entry.enrollment_id, entry.sequence_id, entry.tenant_id) == (
+            message.lead_id,
+            message.enrollment_id,
+            message.sequence_id,
+            message.tenant_id,
+        )
+        assert entry.occurred_at == message.sent_at and entry.actor_id is None
 
 
+@pytest.mark.parametrize("server", ["smtp_server", "accepting_pipelining_server"])
 def test_a_crash_mid_group_leaves_only_the_message_in_flight_unaccounted(
-    app, monkeypatch, clock, seven_queued, smtp_server
+    app, monkeypatch, clock, seven_queued, server, request
 ):
     """Accepted messages are recorded, the one in flight stays `sending` (later `unknown`), and the rest of
-    its group, never sent, goes back to the outbox: nothing is lost and nothing can go twice."""
+    its group, never sent, goes back to the outbox: nothing is lost and nothing can go twice. With
+    pipelining the crash comes after the next message's MAIL, RCPT and DATA went out behind the previous
+    content: the connection is dropped without a QUIT (which the server would read as content), so that
+    opened message is never delivered."""
     from nurture_ui import mailer
+
+    smtp_server = request.getfixturevalue(server)
+
+    def delivered() -> int:
+        return smtp_server.accepted if server == "accepting_pipelining_server" else len(smtp_server.messages)
 
     monkeypatch.setitem(app.config, "MAIL_CLAIM_GROUP", 5)
     real_send, calls = mailer.SmtpConnection.send, []
 
-    def send(self, email):
+    def send(self, email, **options):
         calls.append(email.recipient)
         if len(calls) == 3:
             raise RuntimeError("the worker's code broke mid-send")
-        return real_send(self, email)
+        return real_send(self, email, **options)
 
     monkeypatch.setattr(mailer.SmtpConnection, "send", send)
     with pytest.raises(RuntimeError):
         send_messages(seven_queued, clock.now())
     assert statuses(seven_queued) == ["sent", "sent", "sending", "queued", "queued", "queued", "queued"]
-    assert len(smtp_server.messages) == 2
+    assert delivered() == 2
     later = clock.now() + timedelta(seconds=app.config["MAIL_SENDING_STUCK_SECONDS"] + 1)
     assert mark_stuck_sending_unknown(later) == 1
     monkeypatch.setattr(mailer.SmtpConnection, "send", real_send)
     report = send_messages(seven_queued, clock.now())
     assert report.sent == seven_queued[3:]
     assert statuses(seven_queued) == ["sent", "sent", "unknown", "sent", "sent", "sent", "sent"]
-    assert len(smtp_server.messages) == 6
+    assert delivered() == 6
 
 
 @pytest.fixture
@@ -253,10 +273,21 @@ def pipelining_server(app, monkeypatch):
         yield server
 
 
-def test_a_server_offering_pipelining_gets_each_message_in_two_round_trips(
+@pytest.fixture
+def accepting_pipelining_server(app, monkeypatch):
+    """The benchmark's sink, accepting every address."""
+    from bench.smtp_sink import serving_in_thread
+
+    with serving_in_thread() as (server, port):
+        monkeypatch.setitem(app.config, "SMTP_PORT", port)
+        yield server
+
+
+def test_a_server_offering_pipelining_gets_each_message_in_one_round_trip(
     app, monkeypatch, clock, seven_queued, pipelining_server
 ):
-    """MAIL, RCPT and DATA go in one write; a refused recipient fails alone and the session goes on."""
+    """MAIL, RCPT and DATA go in one write, after the previous message's content when there is one; a
+    refused recipient fails alone and the session goes on."""
     writes = []
     real_send = smtplib.SMTP.send
     monkeypatch.setattr(smtplib.SMTP, "send", lambda self, data: writes.append(data) or real_send(self, data))
@@ -268,9 +299,13 @@ def test_a_server_offering_pipelining_gets_each_message_in_two_round_trips(
     message = status_of(db.session.get(OutboundMessage, failed))
     assert message.to_email == "lead3@example.test" and "550" in message.error
     assert db.session.get(Lead, message.lead_id).undeliverable
-    grouped = [
-        w
-        for w in writes
-        if isinstance(w, bytes) and w.startswith(b"MAIL FROM:") and w.endswith(b"\r\nDATA\r\n")
+    envelopes = [w for w in writes if isinstance(w, bytes) and w.endswith(b"\r\nDATA\r\n")]
+    assert len(envelopes) == 7 and all(b"MAIL FROM:" in w and b"\r\nRCPT TO:<lead" in w for w in envelopes)
+    # Alone: the first message's, and the one after the refused recipient (its session was reset).
+    alone = [w for w in envelopes if w.startswith(b"MAIL FROM:")]
+    assert [w.split(b"RCPT TO:<")[1].split(b">")[0] for w in alone] == [
+        b"lead0@example.test",
+        b"lead4@example.test",
     ]
-    assert len(grouped) == 7 and all(b"\r\nRCPT TO:<lead" in w for w in grouped)
+    # The other five ride on the previous message's content: one write, one round trip a message.
+    assert all(b"\r\n.\r\nMAIL FROM:" in w for w in envelopes if w not in alone)

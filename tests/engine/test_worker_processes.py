@@ -223,3 +223,48 @@ def test_worker_killed_mid_batch_loses_nothing(database_url, processes, smtp_ser
         logs=processes.logs,
     )
     assert_each_step_and_email_once(count, smtp_server, max_unknown=5)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def test_the_job_process_is_replaced_after_its_jobs_or_its_death_and_stops_with_the_worker(
+    processes, redis_url
+):
+    """``python worker.py`` runs jobs in a long-lived child: a new child after WORKER_MAX_JOBS jobs, a new
+    child when one is killed, and SIGTERM to the worker stops both."""
+    from rq.job import Job
+
+    from nurture_ui.extensions import get_redis
+    from nurture_ui.jobs import resume_pauses_job
+
+    worker = processes(WORKER_MAX_JOBS=2)
+    queue = get_queue()
+
+    def run_jobs(count: int) -> list[str]:
+        jobs = [queue.enqueue(resume_pauses_job) for _ in range(count)]
+        wait_until(
+            lambda: all(j.get_status(refresh=True) == "finished" for j in jobs),
+            timeout=60,
+            what=f"{count} jobs to finish",
+            logs=processes.logs,
+        )
+        return [Job.fetch(j.id, connection=get_redis()).worker_name for j in jobs]
+
+    names = run_jobs(5)
+    # Two jobs a child: five jobs took at least three of them, each under its own RQ worker name.
+    assert len(set(names)) >= 3 and max(Counter(names).values()) <= 2
+    [child] = _children(worker.pid)
+    os.kill(child, signal.SIGKILL)
+    wait_until(lambda: _children(worker.pid) not in ([], [child]), timeout=30, what="a new child",
+               logs=processes.logs)  # fmt: skip
+    assert set(run_jobs(1)).isdisjoint(names)
+    [child] = _children(worker.pid)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=30) == 0
+    with pytest.raises(ProcessLookupError):
+        os.kill(child, 0)
