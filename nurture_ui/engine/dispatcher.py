@@ -104,6 +104,10 @@ class DispatchReport:
 def dispatch_due(now: datetime | None = None, *, enqueue: bool = True) -> DispatchReport:
     """One scheduler tick: claim due enrollments batch by batch and enqueue one executor job per batch.
 
+    A tick tops the queue up to ``ENGINE_MAX_BATCHES_PER_TICK`` jobs rather than adding that many: when
+    the workers fall behind (a million steps due at once), rows are claimed shortly before a worker takes
+    them, so leases do not run out in the queue and each claim skips few leased rows.
+
     Also sweeps the outbox: messages left ``queued`` without a live send job are handed to a new one, and
     messages stuck in ``sending`` by a crash become ``unknown`` (never resent automatically).
     """
@@ -116,6 +120,10 @@ def dispatch_due(now: datetime | None = None, *, enqueue: bool = True) -> Dispat
     max_batches = int(config.get("ENGINE_MAX_BATCHES_PER_TICK", 50))
     lease = timedelta(seconds=int(config.get("ENGINE_LEASE_SECONDS", 300)))
     report = DispatchReport()
+    if enqueue:
+        from nurture_ui.extensions import get_queue
+
+        max_batches -= get_queue().count
     for _ in range(max_batches):
         ids = claim_due_enrollments(now, batch_size, lease)
         if not ids:

@@ -124,3 +124,28 @@ def test_claims_made_at_once_hand_each_row_to_exactly_one_claimant(app, clock, t
         thread.join(timeout=60)
     counts = Counter(claimed)
     assert len(counts) == count and set(counts.values()) == {1}
+
+
+def test_a_tick_tops_the_queue_up_instead_of_piling_on(app, clock, tenant, queue, monkeypatch):
+    """Workers behind: a tick claims only what brings the queue to ENGINE_MAX_BATCHES_PER_TICK jobs, and
+    the rest stays unclaimed (no lease running out while it waits in the queue)."""
+    from nurture_ui.engine.dispatcher import dispatch_due
+    from nurture_ui.jobs import resume_pauses_job
+    from nurture_ui.models import Enrollment
+
+    monkeypatch.setitem(app.config, "ENGINE_BATCH_SIZE", 2)
+    monkeypatch.setitem(app.config, "ENGINE_MAX_BATCHES_PER_TICK", 4)
+    factories.make_template(tenant, "a")
+    sequence = factories.make_sequence(tenant, status="active", steps=[{"template_id": "a"}])
+    for _ in range(10):
+        enroll(factories.make_lead(tenant), sequence, clock.now())
+    leased = db.select(db.func.count()).where(Enrollment.lease_until.is_not(None))
+
+    for _ in range(3):
+        queue.enqueue(resume_pauses_job)  # work already waiting
+    assert dispatch_due(clock.now()).claimed == 2  # one batch of two: four jobs queued
+    assert db.session.scalar(leased) == 2 and queue.count == 4
+    assert dispatch_due(clock.now()).claimed == 0  # full: nothing more claimed
+    queue.empty()
+    assert dispatch_due(clock.now()).claimed == 8  # drained: four batches
+    assert db.session.scalar(leased) == 10
