@@ -182,7 +182,7 @@ def worker_memory_figure(run: dict, command: str) -> Figure:
     peak = max(run["peak_rss_mib"])
     return Figure(
         f"Worker peak RSS, {run['workers']} worker{'s' if run['workers'] > 1 else ''}, {run['steps']:,} due steps "
-        "(worker and work horses)", f"{peak:,.0f} MiB", f"< {TARGET_WORKER_MIB} MB", peak < TARGET_WORKER_MIB,
+        "(worker and its job processes)", f"{peak:,.0f} MiB", f"< {TARGET_WORKER_MIB} MB", peak < TARGET_WORKER_MIB,
         command)  # fmt: skip
 
 
@@ -229,8 +229,9 @@ def render(
         "- **Engine**: N leads enrolled in a one-email-step sequence, all due; `worker.py` processes on a private "
         "queue and a local SMTP server (`bench/smtp_sink.py`). Timed from the first dispatcher tick until the SMTP "
         "server has accepted N messages and all N are `sent` in the database.",
-        "- **Worker peak RSS**: the highest `VmHWM` of any process in each worker's tree (the worker and its "
-        "forked work horses), sampled from `/proc` every 50 ms.",
+        "- **Worker peak RSS**: the highest `VmHWM` of any process in each worker's tree (the worker and the "
+        "long-lived job process it forks and replaces every `WORKER_MAX_JOBS` jobs; with `--fork`, RQ's work "
+        "horses), sampled from `/proc` every 50 ms.",
         "- **Naive baseline**: one `Queue.enqueue_at` job per enrollment-step run by 2 RQ workers with the RQ "
         "scheduler; each job loads the rows through the ORM, renders, writes the message and activities, sends "
         "over a new SMTP connection and commits (`bench/naive.py`).",
