@@ -307,10 +307,8 @@ def update_exit_rules(sequence: Sequence, switches: dict, *, actor: User) -> lis
 def matching_lead_count(tenant_id: uuid.UUID, rule: dict, *, now: datetime | None = None) -> int:
     """How many of the tenant's leads the (valid) rule matches right now."""
     condition = rules.compile_filter(rule, now=now or clock.now())
-    return (
-        db.session.scalar(sa.select(sa.func.count(Lead.id)).where(Lead.tenant_id == tenant_id, condition))
-        or 0
-    )
+    # count(*), not count(id): an index on the rule's columns then answers it without reading the leads.
+    return db.session.scalar(sa.select(sa.func.count()).where(Lead.tenant_id == tenant_id, condition)) or 0
 
 
 # ---------------------------------------------------------------------------------------------------
