@@ -348,7 +348,7 @@ def sequence_overview(tenant_id: uuid.UUID, status: str = "") -> list[SequenceRo
     live: dict[tuple[uuid.UUID, str], int] = {
         (row.sequence_id, row.status): row.n
         for row in db.session.execute(
-            sa.select(Enrollment.sequence_id, Enrollment.status, sa.func.count(Enrollment.id).label("n"))
+            sa.select(Enrollment.sequence_id, Enrollment.status, sa.func.count().label("n"))
             .where(Enrollment.sequence_id.in_(ids), Enrollment.status.in_(("active", "paused")))
             .group_by(Enrollment.sequence_id, Enrollment.status)
         )
