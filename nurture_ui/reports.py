@@ -87,6 +87,8 @@ def _replied_while_enrolled(now: datetime):
     """EXISTS a conversation reply from the enrollment's lead between its start and its end (or now)."""
     return sa.exists().where(
         LeadReply.lead_id == Enrollment.lead_id,
+        # Implied by the lead, but it lets the database read only this tenant's replies, not every tenant's.
+        LeadReply.tenant_id == Enrollment.tenant_id,
         LeadReply.received_at >= Enrollment.enrolled_on,
         LeadReply.received_at <= sa.func.coalesce(Enrollment.ended_on, now),
         LeadReply.sentiment.in_(CONVERSATION),
