@@ -104,7 +104,7 @@ def tasks_query(user: User, filters: QueueFilters = QueueFilters()) -> sa.Select
 
 
 def task_count(user: User, filters: QueueFilters = QueueFilters()) -> int:
-    return db.session.scalar(_task_filter(sa.select(sa.func.count(Task.id)), user, filters)) or 0
+    return db.session.scalar(_task_filter(sa.select(sa.func.count()).select_from(Task), user, filters)) or 0
 
 
 @dataclass(frozen=True)
