@@ -158,6 +158,19 @@ def load_enrollments(tenant_id, sequence_ids, owners, now, seed=11) -> dict:
             "replies": len(replies), "tasks": len(tasks)}  # fmt: skip
 
 
+def _existing(tenant_id) -> dict:
+    """What a kept tenant holds, for the figures' heading."""
+    count = "SELECT count(*) FROM {} WHERE tenant_id = :t"
+    return {
+        what: db.session.scalar(sa.text(count.format(table)), {"t": tenant_id})
+        for what, table in (
+            ("leads", "leads"),
+            ("activities", "activities"),
+            ("enrollments", "lead_nurture_enrollments"),
+        )
+    }
+
+
 def make_manager(tenant_id) -> User:
     manager = User(tenant_id=tenant_id, email=f"manager.{uuid.uuid4().hex[:8]}@bench.test", name="Bench Manager",
                    role="manager", password_hash="x")  # fmt: skip
@@ -236,6 +249,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--lead-activities", type=int, default=5, help="lead-level activities per lead")
     parser.add_argument("--keep", action="store_true", help="keep the tenant (default: delete it after)")
+    parser.add_argument(
+        "--reuse",
+        type=uuid.UUID,
+        metavar="TENANT_ID",
+        help="time the pages of a tenant an earlier --keep run left, instead of loading a new one (kept after)",
+    )
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
     app = create_app()
@@ -246,26 +265,37 @@ def main() -> None:
         if db.engine.dialect.name != "postgresql":
             print("bench_pages loads its data with COPY: set DATABASE_URL to a PostgreSQL database. Skipped.")
             return
-        started = time.perf_counter()
-        made = generate.load(args.leads, args.lead_activities, 5)
-        tenant_id = made["tenant_id"]
-        sequences = list(db.session.scalars(sa.select(Sequence).where(Sequence.id.in_(made["sequence_ids"]))))
-        _four_steps(sequences)
-        owners = list(
-            db.session.scalars(sa.select(User.id).where(User.tenant_id == tenant_id, User.role == "rep"))
-        )
-        extra = load_enrollments(tenant_id, made["sequence_ids"], owners, datetime.now(UTC))
-        activities = db.session.scalar(
-            sa.text("SELECT count(*) FROM activities WHERE tenant_id = :t"), {"t": tenant_id}
-        )
-        manager_id = make_manager(tenant_id).id
-        print(json.dumps({"leads": args.leads, "activities": activities, **extra,
-                          "load_seconds": round(time.perf_counter() - started, 1)}))  # fmt: skip
-        made_info = {"leads": args.leads, "activities": activities, **extra}
+        if args.reuse:
+            tenant_id, made_info = args.reuse, _existing(args.reuse)
+            manager_id = (
+                db.session.scalar(
+                    sa.select(User.id).where(User.tenant_id == tenant_id, User.role == "manager")
+                )
+                or make_manager(tenant_id).id
+            )
+        else:
+            started = time.perf_counter()
+            made = generate.load(args.leads, args.lead_activities, 5)
+            tenant_id = made["tenant_id"]
+            sequences = list(
+                db.session.scalars(sa.select(Sequence).where(Sequence.id.in_(made["sequence_ids"])))
+            )
+            _four_steps(sequences)
+            owners = list(
+                db.session.scalars(sa.select(User.id).where(User.tenant_id == tenant_id, User.role == "rep"))
+            )
+            extra = load_enrollments(tenant_id, made["sequence_ids"], owners, datetime.now(UTC))
+            activities = db.session.scalar(
+                sa.text("SELECT count(*) FROM activities WHERE tenant_id = :t"), {"t": tenant_id}
+            )
+            manager_id = make_manager(tenant_id).id
+            print(json.dumps({"leads": args.leads, "activities": activities, **extra,
+                              "load_seconds": round(time.perf_counter() - started, 1)}))  # fmt: skip
+            made_info = {"leads": args.leads, "activities": activities, **extra}
     try:
         rows = time_pages(app, tenant_id, manager_id, args.requests)
     finally:
-        if not args.keep:
+        if not (args.keep or args.reuse):
             with app.app_context():
                 drop_tenant(tenant_id)
     for row in rows:

@@ -71,11 +71,14 @@ def _oldest_per_person(person, when, stmt_from, where) -> list[tuple]:
 def approval_backlog(tenant_id: uuid.UUID) -> list[Backlog]:
     """Drafts waiting for approval per rep (the owner of the lead), with the oldest draft of each."""
     m = OutboundMessage
+    # The owner looked up draft by draft (a primary-key probe each): a join would have the planner hash
+    # every lead of the table to find the owners of a thousand drafts.
+    owner = sa.select(Lead.owner_id).where(Lead.id == m.lead_id).scalar_subquery()
     rows = _oldest_per_person(
-        Lead.owner_id,
+        owner,
         m.created_at,
         [m.id.label("item_id"), m.enrollment_id.label("enrollment_id"), m.lead_id.label("lead_id")],
-        [m.tenant_id == tenant_id, m.status == "pending_approval", Lead.id == m.lead_id],
+        [m.tenant_id == tenant_id, m.status == "pending_approval"],
     )
     users = _users(r.person for r in rows)
     return [Backlog(users.get(r.person), int(r.n), r.at, r.item_id, r.enrollment_id, r.lead_id) for r in rows]

@@ -307,10 +307,8 @@ def update_exit_rules(sequence: Sequence, switches: dict, *, actor: User) -> lis
 def matching_lead_count(tenant_id: uuid.UUID, rule: dict, *, now: datetime | None = None) -> int:
     """How many of the tenant's leads the (valid) rule matches right now."""
     condition = rules.compile_filter(rule, now=now or clock.now())
-    return (
-        db.session.scalar(sa.select(sa.func.count(Lead.id)).where(Lead.tenant_id == tenant_id, condition))
-        or 0
-    )
+    # count(*), not count(id): an index on the rule's columns then answers it without reading the leads.
+    return db.session.scalar(sa.select(sa.func.count()).where(Lead.tenant_id == tenant_id, condition)) or 0
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -350,7 +348,7 @@ def sequence_overview(tenant_id: uuid.UUID, status: str = "") -> list[SequenceRo
     live: dict[tuple[uuid.UUID, str], int] = {
         (row.sequence_id, row.status): row.n
         for row in db.session.execute(
-            sa.select(Enrollment.sequence_id, Enrollment.status, sa.func.count(Enrollment.id).label("n"))
+            sa.select(Enrollment.sequence_id, Enrollment.status, sa.func.count().label("n"))
             .where(Enrollment.sequence_id.in_(ids), Enrollment.status.in_(("active", "paused")))
             .group_by(Enrollment.sequence_id, Enrollment.status)
         )

@@ -39,12 +39,12 @@ def _owner_scope(user: User, filters: QueueFilters) -> uuid.UUID | None:
 
 
 def _draft_filter(stmt: sa.Select, user: User, filters: QueueFilters) -> sa.Select:
-    stmt = stmt.join(Lead, Lead.id == OutboundMessage.lead_id).where(
+    stmt = stmt.where(
         OutboundMessage.tenant_id == user.tenant_id, OutboundMessage.status == "pending_approval"
     )
     owner = _owner_scope(user, filters)
-    if owner is not None:
-        stmt = stmt.where(Lead.owner_id == owner)
+    if owner is not None:  # a draft is the rep's whose lead it is; every draft has its lead (a foreign key)
+        stmt = stmt.join(Lead, Lead.id == OutboundMessage.lead_id).where(Lead.owner_id == owner)
     if filters.sequence is not None:
         stmt = stmt.where(OutboundMessage.sequence_id == filters.sequence)
     return stmt
@@ -60,7 +60,12 @@ def drafts_query(user: User, filters: QueueFilters = QueueFilters()) -> sa.Selec
 
 
 def draft_count(user: User, filters: QueueFilters = QueueFilters()) -> int:
-    return db.session.scalar(_draft_filter(sa.select(sa.func.count(OutboundMessage.id)), user, filters)) or 0
+    return (
+        db.session.scalar(
+            _draft_filter(sa.select(sa.func.count()).select_from(OutboundMessage), user, filters)
+        )
+        or 0
+    )
 
 
 def drafts_by_ids(user: User, ids: list[uuid.UUID]) -> list[OutboundMessage]:
@@ -99,7 +104,7 @@ def tasks_query(user: User, filters: QueueFilters = QueueFilters()) -> sa.Select
 
 
 def task_count(user: User, filters: QueueFilters = QueueFilters()) -> int:
-    return db.session.scalar(_task_filter(sa.select(sa.func.count(Task.id)), user, filters)) or 0
+    return db.session.scalar(_task_filter(sa.select(sa.func.count()).select_from(Task), user, filters)) or 0
 
 
 @dataclass(frozen=True)

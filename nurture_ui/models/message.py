@@ -30,11 +30,17 @@ class OutboundMessage(IdMixin, TenantMixin, TimestampMixin, db.Model):
         sa.UniqueConstraint("enrollment_id", "step_order", name="uq_messages_enrollment_step"),
         # The frequency cap: the last message to a lead, across all sequences.
         sa.Index("ix_messages_lead_sent_at", "lead_id", "sent_at"),
-        sa.Index("ix_messages_tenant_status", "tenant_id", "status"),
+        # By status within a tenant, then in the inbox's order (oldest first): its first page is read in order.
+        sa.Index("ix_messages_tenant_status", "tenant_id", "status", "created_at", "id"),
         # The dispatcher's outbox sweeps: queued messages whose job was lost, messages stuck in sending.
         sa.Index("ix_messages_status_updated_at", "status", "updated_at"),
-        # Per-step figures of a sequence's performance.
-        sa.Index("ix_messages_sequence_step", "sequence_id", "step_order"),
+        # Per-step figures of a sequence's performance, read from the index alone on PostgreSQL.
+        sa.Index(
+            "ix_messages_sequence_step",
+            "sequence_id",
+            "step_order",
+            postgresql_include=["enrollment_id", "status", "created_at", "reviewed_at"],
+        ),
     )
 
     enrollment_id: Mapped[uuid.UUID] = mapped_column(

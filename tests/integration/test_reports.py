@@ -196,6 +196,19 @@ def test_step_figures(cohort):
     assert p.replies_before_first_step == 1
 
 
+@pytest.mark.parametrize(
+    "span", [FEB, DateRange.parse("all", "2026-03-02", now=NOW)], ids=["range", "all time"]
+)
+def test_each_reply_is_credited_to_the_last_step_that_ran_before_it(cohort, span):
+    e7 = cohort.e[7]  # step 1 ran 8 h after enrolling, step 2 was skipped on day 2
+    cohort.reply(e7, e7.enrolled_on + timedelta(days=1), "neutral")
+    cohort.reply(e7, e7.enrolled_on + timedelta(days=3), "negative")  # after the skip: still step 1's
+    p = sequence_performance(cohort.sequence, span, NOW)
+    assert [f.replies_after for f in p.steps] == [3, 1, 0]
+    assert p.replies_before_first_step == 1
+    assert p.headline.replied == 4  # e7 once, however often its lead replied
+
+
 def test_median_of_an_even_number_of_waits_is_the_mean_of_the_middle_two(cohort):
     cohort.message(cohort.e[10], 1, "sent", cohort.e[10].enrolled_on, waited_hours=12)
     p = sequence_performance(cohort.sequence, FEB, NOW)
