@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from nurture_ui.extensions import db
-from nurture_ui.models.base import IdMixin, JSONType, TenantMixin, UTCDateTime
+from nurture_ui.models.base import IdMixin, JSONType, TenantMixin, UTCDateTime, tenant_column
 
 # The SPEC's traceability set; other types (message_sent, reply_received, lead_updated, …) sit beside them.
 NURTURE_ACTIVITY_TYPES = (
@@ -46,6 +46,7 @@ class Activity(IdMixin, TenantMixin, db.Model):
         ),
     )
 
+    tenant_id: Mapped[uuid.UUID] = tenant_column(index=False)  # ix_activities_tenant_time leads with it
     type: Mapped[str] = mapped_column(sa.String(64), nullable=False)
     lead_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, sa.ForeignKey("leads.id", ondelete="CASCADE"))
     enrollment_id: Mapped[uuid.UUID | None] = mapped_column(

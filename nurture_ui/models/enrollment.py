@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from nurture_ui.extensions import db
-from nurture_ui.models.base import IdMixin, TenantMixin, TimestampMixin, UTCDateTime, enum
+from nurture_ui.models.base import IdMixin, TenantMixin, TimestampMixin, UTCDateTime, enum, tenant_column
 
 ENROLLMENT_STATUSES = ("active", "paused", "completed", "exited")
 LIVE_STATUSES = ("active", "paused")
@@ -47,6 +47,9 @@ class Enrollment(IdMixin, TenantMixin, TimestampMixin, db.Model):
         ),
     )
 
+    tenant_id: Mapped[uuid.UUID] = tenant_column(
+        index=False
+    )  # ix_enrollments_tenant_enrolled_on leads with it
     lead_id: Mapped[uuid.UUID] = mapped_column(
         sa.Uuid, sa.ForeignKey("leads.id", ondelete="CASCADE"), nullable=False
     )

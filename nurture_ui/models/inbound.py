@@ -45,7 +45,11 @@ class InboundEvent(IdMixin, TenantMixin, db.Model):
     """An event applied through the API, with the response it got: the same event id acts once."""
 
     __tablename__ = "inbound_events"
-    __table_args__ = (sa.UniqueConstraint("tenant_id", "event_id", name="uq_inbound_events_tenant_event"),)
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "event_id", name="uq_inbound_events_tenant_event"),
+        # The lookup behind deleting a lead (its events keep their record, without the lead).
+        sa.Index("ix_inbound_events_lead_id", "lead_id"),
+    )
 
     event_id: Mapped[str] = mapped_column(sa.String(255), nullable=False)
     type: Mapped[str] = mapped_column(sa.String(64), nullable=False)

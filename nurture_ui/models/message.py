@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from nurture_ui.extensions import db
-from nurture_ui.models.base import IdMixin, TenantMixin, TimestampMixin, UTCDateTime, enum
+from nurture_ui.models.base import IdMixin, TenantMixin, TimestampMixin, UTCDateTime, enum, tenant_column
 
 MESSAGE_STATUSES = (
     "pending_approval",
@@ -22,6 +22,9 @@ MESSAGE_STATUSES = (
 )
 
 
+_IN_FLIGHT = sa.text("status IN ('queued', 'sending')")
+
+
 class OutboundMessage(IdMixin, TenantMixin, TimestampMixin, db.Model):
     """The outbox. One message per step per enrollment, ever: the unique key makes a second impossible."""
 
@@ -33,7 +36,14 @@ class OutboundMessage(IdMixin, TenantMixin, TimestampMixin, db.Model):
         # By status within a tenant, then in the inbox's order (oldest first): its first page is read in order.
         sa.Index("ix_messages_tenant_status", "tenant_id", "status", "created_at", "id"),
         # The dispatcher's outbox sweeps: queued messages whose job was lost, messages stuck in sending.
-        sa.Index("ix_messages_status_updated_at", "status", "updated_at"),
+        # Only those two states: a message leaves the index once it is sent (or anything else).
+        sa.Index(
+            "ix_messages_status_updated_at",
+            "status",
+            "updated_at",
+            postgresql_where=_IN_FLIGHT,
+            sqlite_where=_IN_FLIGHT,
+        ),
         # Per-step figures of a sequence's performance, read from the index alone on PostgreSQL.
         sa.Index(
             "ix_messages_sequence_step",
@@ -43,6 +53,7 @@ class OutboundMessage(IdMixin, TenantMixin, TimestampMixin, db.Model):
         ),
     )
 
+    tenant_id: Mapped[uuid.UUID] = tenant_column(index=False)  # ix_messages_tenant_status leads with it
     enrollment_id: Mapped[uuid.UUID] = mapped_column(
         sa.Uuid, sa.ForeignKey("lead_nurture_enrollments.id", ondelete="CASCADE"), nullable=False
     )

@@ -22,6 +22,8 @@ class Task(IdMixin, TenantMixin, TimestampMixin, db.Model):
         sa.UniqueConstraint("enrollment_id", "step_order", name="uq_tasks_enrollment_step"),
         sa.Index("ix_tasks_assignee_status_due", "assignee_id", "status", "due_at"),
         sa.Index("ix_tasks_tenant_status_due", "tenant_id", "status", "due_at"),
+        # A lead's tasks (its timeline), and the lookup behind deleting a lead.
+        sa.Index("ix_tasks_lead_id", "lead_id"),
     )
 
     lead_id: Mapped[uuid.UUID] = mapped_column(
