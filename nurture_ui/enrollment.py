@@ -330,29 +330,24 @@ def auto_enroll_sequence(sequence: Sequence, tenant: Tenant, *, now: datetime) -
     if remaining == 0:
         return 0
     due = first_step_due(step, now)
-    candidates = sa.select(
-        _new_id_sql(),
-        sa.literal(tenant.id, sa.Uuid),
-        Lead.id,
-        sa.literal(sequence.id, sa.Uuid),
-        sa.literal(1),
-        sa.literal("active"),
-        sa.literal(now, Enrollment.enrolled_on.type),
-        sa.literal(due, Enrollment.next_step_on.type),
-        sa.literal(now, Enrollment.created_at.type),
-        sa.literal(now, Enrollment.updated_at.type),
-    ).where(eligible_leads(sequence, tenant, now=now))
+    candidates = (
+        sa.select(
+            _new_id_sql(),
+            sa.literal(tenant.id, sa.Uuid),
+            Lead.id,
+            sa.literal(sequence.id, sa.Uuid),
+            sa.literal(1),
+            sa.literal("active"),
+            sa.literal(now, Enrollment.enrolled_on.type),
+            sa.literal(due, Enrollment.next_step_on.type),
+            sa.literal(now, Enrollment.created_at.type),
+            sa.literal(now, Enrollment.updated_at.type),
+        )
+        .where(eligible_leads(sequence, tenant, now=now))
+        .order_by(Lead.score.desc(), Lead.id)
+    )
     if remaining is not None:
-        # The daily cap cuts the list short: the best leads first.
-        candidates = candidates.order_by(Lead.score.desc(), Lead.id).limit(remaining)
-    else:
-        # In lead order, the inserts into the indexes on lead_id and the foreign-key checks against
-        # leads walk each index once from left to right instead of hopping about it (PostgreSQL, 1M
-        # leads: about a quarter less time than in score order). Keep a sort here: it reads every
-        # candidate before the first insert, so the NOT EXISTS scans never wade through the rows this
-        # statement is adding. Without one, a plan probing the enrollments by a scan per lead went
-        # quadratic (one sequence ran over five minutes).
-        candidates = candidates.order_by(Lead.id)
+        candidates = candidates.limit(remaining)
     table = Enrollment.__table__
     columns = [
         "id",
