@@ -344,6 +344,11 @@ def auto_enroll_sequence(sequence: Sequence, tenant: Tenant, *, now: datetime) -
             sa.literal(now, Enrollment.updated_at.type),
         )
         .where(eligible_leads(sequence, tenant, now=now))
+        # The best leads first when the daily cap cuts the list short. Without a cap the sort still
+        # earns its keep on PostgreSQL: it reads every candidate before the first insert. Without it
+        # a plan may probe the enrollments with a scan per lead while the INSERT fills that table
+        # (quadratic: one sequence of 104k leads ran over five minutes); ordering by id instead
+        # invites merge anti-joins that walk the live-enrollment index as it fills.
         .order_by(Lead.score.desc(), Lead.id)
     )
     if remaining is not None:

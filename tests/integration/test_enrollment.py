@@ -175,9 +175,10 @@ def test_a_lead_matching_two_sequences_lands_in_the_higher_priority_one(tenant, 
 def test_daily_cap_limits_enrollments_per_day(tenant, sequence, clock):
     sequence.daily_enrollment_cap = 3
     db.session.commit()
-    for _ in range(5):
-        factories.make_lead(tenant)
+    leads = [factories.make_lead(tenant, score=score) for score in (41, 70, 55, 62, 48)]
     assert enrolling.auto_enroll() == {sequence.id: 3}
+    taken = set(db.session.scalars(sa.select(Enrollment.lead_id)))
+    assert taken == {lead.id for lead in leads if lead.score >= 55}, "the best scores first"
     assert enrolling.auto_enroll() == {sequence.id: 0}
     clock.advance(days=1)
     assert enrolling.auto_enroll() == {sequence.id: 2}
