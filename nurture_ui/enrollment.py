@@ -319,9 +319,9 @@ def _remaining_today(sequence: Sequence, tenant: Tenant, now: datetime) -> int |
 
 
 def auto_enroll_sequence(sequence: Sequence, tenant: Tenant, *, now: datetime) -> int:
-    """Enroll every eligible lead of the tenant in ``sequence`` with one INSERT … SELECT, and write their
-    ``nurture_enrolled`` and ``nurture_step_scheduled`` activities with two more. Runs in the caller's
-    transaction. The partial unique index settles races: a lead already taken is skipped, never doubled.
+    """Enroll every eligible lead of the tenant in ``sequence`` with one INSERT … SELECT, each with its
+    ``nurture_enrolled`` and ``nurture_step_scheduled`` activities. Runs in the caller's transaction.
+    The partial unique index settles races: a lead already taken is skipped, never doubled.
     """
     step = first_step(sequence)
     if step is None:
@@ -344,6 +344,11 @@ def auto_enroll_sequence(sequence: Sequence, tenant: Tenant, *, now: datetime) -
             sa.literal(now, Enrollment.updated_at.type),
         )
         .where(eligible_leads(sequence, tenant, now=now))
+        # The best leads first when the daily cap cuts the list short. Without a cap the sort still
+        # earns its keep on PostgreSQL: it reads every candidate before the first insert. Without it
+        # a plan may probe the enrollments with a scan per lead while the INSERT fills that table
+        # (quadratic: one sequence of 104k leads ran over five minutes); ordering by id instead
+        # invites merge anti-joins that walk the live-enrollment index as it fills.
         .order_by(Lead.score.desc(), Lead.id)
     )
     if remaining is not None:
@@ -366,11 +371,71 @@ def auto_enroll_sequence(sequence: Sequence, tenant: Tenant, *, now: datetime) -
         .from_select(columns, candidates)
         .on_conflict_do_nothing(index_elements=["lead_id"], index_where=table.c.status.in_(LIVE_STATUSES))
     )
+    if db.engine.dialect.name == "postgresql":
+        return _enroll_with_activities(insert, sequence, now, due, step)
+    # SQLite has no INSERT in a WITH clause: enroll, then find this run's enrollments again for the activities.
     # SQLAlchemy reports an INSERT's rowcount only when asked to keep it.
     count = db.session.execute(insert.execution_options(preserve_rowcount=True)).rowcount or 0
     if count:
         _record_bulk(sequence, now, due, step)
     return count
+
+
+_ACTIVITY_COLUMNS = [
+    "id",
+    "tenant_id",
+    "type",
+    "lead_id",
+    "enrollment_id",
+    "sequence_id",
+    "occurred_at",
+    "data",
+]
+
+
+def _auto_activities(step: SequenceStep, due: datetime) -> list[tuple[str, dict]]:
+    """The two activities every auto-enrollment gets, in the order a timeline shows them."""
+    return [
+        ("nurture_enrolled", {"source": "auto"}),
+        (
+            "nurture_step_scheduled",
+            {"step": step.step_order, "channel": step.channel, "due": due.isoformat()},
+        ),
+    ]
+
+
+def _enroll_with_activities(
+    insert, sequence: Sequence, now: datetime, due: datetime, step: SequenceStep
+) -> int:
+    """PostgreSQL: the enrollments and their activities in one statement. The activities are written from
+    what the INSERT returns (the rows it made, not the ones a conflict skipped), so each enrollment of this
+    run gets exactly its two, whatever another run does at the same instant."""
+    enrolled = insert.returning(Enrollment.__table__.c.id, Enrollment.__table__.c.lead_id).cte("enrolled")
+    kinds = sa.values(
+        sa.column("position", sa.Integer),
+        sa.column("type", sa.String),
+        sa.column("data", JSONType),
+        name="kinds",
+    ).data([(position, kind, data) for position, (kind, data) in enumerate(_auto_activities(step, due))])
+    rows = (
+        sa.select(
+            _new_id_sql(),
+            sa.literal(sequence.tenant_id, sa.Uuid),
+            kinds.c.type,
+            enrolled.c.lead_id,
+            enrolled.c.id,
+            sa.literal(sequence.id, sa.Uuid),
+            sa.literal(now, Activity.occurred_at.type),
+            kinds.c.data,
+        )
+        .select_from(enrolled)
+        .join(kinds, sa.true())
+        # ``seq`` numbers activities in the order they are inserted: every nurture_enrolled before its
+        # enrollment's nurture_step_scheduled, as the SQLite path and a manual enrollment write them.
+        .order_by(kinds.c.position)
+    )
+    logged = sa.insert(Activity.__table__).from_select(_ACTIVITY_COLUMNS, rows).cte("logged")
+    return db.session.scalar(sa.select(sa.func.count()).select_from(enrolled).add_cte(logged))
 
 
 def _record_bulk(sequence: Sequence, now: datetime, due: datetime, step: SequenceStep) -> None:
@@ -380,14 +445,7 @@ def _record_bulk(sequence: Sequence, now: datetime, due: datetime, step: Sequenc
         Enrollment.created_at == sa.literal(now, Enrollment.created_at.type),
         Enrollment.enrolled_by.is_(None),
     )
-    columns = ["id", "tenant_id", "type", "lead_id", "enrollment_id", "sequence_id", "occurred_at", "data"]
-    for kind, data in (
-        ("nurture_enrolled", {"source": "auto"}),
-        (
-            "nurture_step_scheduled",
-            {"step": step.step_order, "channel": step.channel, "due": due.isoformat()},
-        ),
-    ):
+    for kind, data in _auto_activities(step, due):
         rows = sa.select(
             _new_id_sql(),
             Enrollment.tenant_id,
@@ -398,7 +456,7 @@ def _record_bulk(sequence: Sequence, now: datetime, due: datetime, step: Sequenc
             sa.literal(now, Activity.occurred_at.type),
             sa.literal(data, JSONType),
         ).where(fresh)
-        db.session.execute(sa.insert(Activity.__table__).from_select(columns, rows))
+        db.session.execute(sa.insert(Activity.__table__).from_select(_ACTIVITY_COLUMNS, rows))
 
 
 def auto_enroll(*, now: datetime | None = None, tenant_id: uuid.UUID | None = None) -> dict[uuid.UUID, int]:

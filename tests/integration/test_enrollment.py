@@ -130,6 +130,38 @@ def test_auto_enroll_takes_every_eligible_lead_with_bulk_activities(tenant, sequ
     assert enrolling.auto_enroll() == {sequence.id: 0}
 
 
+def test_each_auto_enrollment_gets_one_enrolled_then_one_scheduled_activity(tenant, sequence, clock):
+    other = factories.make_sequence(
+        tenant,
+        status="active",
+        priority=200,
+        entry_rules={"all": [{"field": "segment", "op": "eq", "value": "Enterprise"}]},
+        steps=[{"channel": "task", "delay_hours": 6}],
+    )
+    for segment in ("SMB", "SMB", "SMB", "Enterprise", "Enterprise"):
+        factories.make_lead(tenant, segment=segment)
+    assert enrolling.auto_enroll() == {sequence.id: 3, other.id: 2}
+    first_steps = {sequence.id: ("email", 24), other.id: ("task", 6)}
+    for enrollment in db.session.scalars(sa.select(Enrollment)):
+        logged = db.session.scalars(
+            sa.select(Activity).where(Activity.enrollment_id == enrollment.id).order_by(Activity.seq)
+        ).all()
+        channel, delay = first_steps[enrollment.sequence_id]
+        due = clock.now() + timedelta(hours=delay)
+        assert [(a.type, a.data) for a in logged] == [
+            ("nurture_enrolled", {"source": "auto"}),
+            ("nurture_step_scheduled", {"step": 1, "channel": channel, "due": due.isoformat()}),
+        ]
+        for a in logged:
+            assert (a.tenant_id, a.lead_id, a.sequence_id) == (
+                tenant.id,
+                enrollment.lead_id,
+                enrollment.sequence_id,
+            )
+            assert (a.actor_id, a.occurred_at) == (None, clock.now())
+    assert db.session.scalar(sa.select(sa.func.count(Activity.id))) == 10
+
+
 def test_a_lead_matching_two_sequences_lands_in_the_higher_priority_one(tenant, clock):
     low = factories.make_sequence(tenant, status="active", priority=50, steps=[{"channel": "email"}])
     high = factories.make_sequence(tenant, status="active", priority=5, steps=[{"channel": "email"}])
@@ -143,9 +175,10 @@ def test_a_lead_matching_two_sequences_lands_in_the_higher_priority_one(tenant, 
 def test_daily_cap_limits_enrollments_per_day(tenant, sequence, clock):
     sequence.daily_enrollment_cap = 3
     db.session.commit()
-    for _ in range(5):
-        factories.make_lead(tenant)
+    leads = [factories.make_lead(tenant, score=score) for score in (41, 70, 55, 62, 48)]
     assert enrolling.auto_enroll() == {sequence.id: 3}
+    taken = set(db.session.scalars(sa.select(Enrollment.lead_id)))
+    assert taken == {lead.id for lead in leads if lead.score >= 55}, "the best scores first"
     assert enrolling.auto_enroll() == {sequence.id: 0}
     clock.advance(days=1)
     assert enrolling.auto_enroll() == {sequence.id: 2}
