@@ -140,20 +140,9 @@ def load_enrollments(tenant_id, sequence_ids, owners, now, seed=11) -> dict:
                    "assignee_id", "due_at", "status", "created_at", "updated_at"), tasks)  # fmt: skip
     generate._copy("activities", generate.ACTIVITY_COLUMNS, activities)
     db.session.commit()
-    # What autovacuum does after a bulk load: statistics, and the visibility map index-only scans need.
-    connection = db.session.connection().connection.driver_connection
-    connection.commit()
-    connection.autocommit = True
-    for table in (
-        "leads",
-        "lead_nurture_enrollments",
-        "outbound_messages",
-        "lead_replies",
-        "tasks",
-        "activities",
-    ):
-        connection.execute(f"VACUUM ANALYZE {table}")
-    connection.autocommit = False
+    generate.vacuum_analyze(
+        "leads", "lead_nurture_enrollments", "outbound_messages", "lead_replies", "tasks", "activities"
+    )
     return {"enrollments": len(enrollments), "enrollment_activities": len(activities), "messages": len(messages),
             "replies": len(replies), "tasks": len(tasks)}  # fmt: skip
 
