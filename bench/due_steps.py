@@ -1,7 +1,7 @@
 """The rows the throughput benchmarks work on: a fresh tenant whose N leads each have one due email step.
 
 ``seed_due_steps`` makes the tenant, a one-email-step sequence, N leads and N active enrollments due now
-(COPY on PostgreSQL, bulk inserts elsewhere). ``drop_tenant`` removes a benchmark tenant and everything
+(COPY on PostgreSQL, bulk inserts elsewhere), then vacuums the tables the engine writes. ``drop_tenant`` removes a benchmark tenant and everything
 under it, table by table, so a later benchmark's dispatcher never finds another run's due rows.
 """
 
@@ -86,10 +86,10 @@ def seed_due_steps(count: int, *, id_prefix: str | None = None, label: str = "en
     del leads
     _load("lead_nurture_enrollments", ENROLLMENT_COLUMNS, enrollments)
     db.session.commit()
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(sa.text("ANALYZE leads"))
-        db.session.execute(sa.text("ANALYZE lead_nurture_enrollments"))
-        db.session.commit()
+    # Fresh statistics, and the dead rows an earlier run left behind cleared, so each run starts alike.
+    from bench.generate import vacuum_analyze
+
+    vacuum_analyze("leads", "lead_nurture_enrollments", "outbound_messages", "activities")
     return DueSteps(tenant_id, sequence_id, count)
 
 
