@@ -90,13 +90,17 @@ class _BatchContext:
     approved: dict[uuid.UUID, OutboundMessage] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, enrollment_ids: Seq[uuid.UUID]) -> _BatchContext:
+    def load(cls, enrollment_ids: Seq[uuid.UUID], locked: Seq[Enrollment] | None = None) -> _BatchContext:
+        """``locked``: the batch's enrollments when the caller has just locked and read them (else they
+        are read here)."""
         session = db.session
-        rows = session.execute(
-            sa.select(Enrollment.sequence_id, Enrollment.tenant_id, Enrollment.lead_id).where(
-                one_of(Enrollment.id, enrollment_ids)
-            )
-        ).all()
+        rows = locked
+        if rows is None:
+            rows = session.execute(
+                sa.select(Enrollment.sequence_id, Enrollment.tenant_id, Enrollment.lead_id).where(
+                    one_of(Enrollment.id, enrollment_ids)
+                )
+            ).all()
         sequence_ids = {r.sequence_id for r in rows}
         lead_ids = {r.lead_id for r in rows}
         sequences = {
@@ -209,7 +213,7 @@ def _execute_together(ids: list[uuid.UUID], now: datetime) -> BatchReport:
     with new_rows.collecting():
         locked = lock_enrollments(ids)
         # Read after the lock: what the steps decide on is at least as fresh as the rows they change.
-        context = _BatchContext.load(ids)
+        context = _BatchContext.load(ids, [enrollment for enrollment, _ in locked.values()])
         for enrollment_id in ids:
             outcome = execute_step(enrollment_id, context, now, report, locked=locked.get(enrollment_id))
             report.count(outcome)
