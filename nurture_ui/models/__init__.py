@@ -5,6 +5,7 @@ from nurture_ui.models.enrollment import ENROLLMENT_STATUSES, LIVE_STATUSES, Enr
 from nurture_ui.models.inbound import ApiCredential, ApiNonce, InboundEvent
 from nurture_ui.models.lead import LEAD_STATUSES, REPLY_SENTIMENTS, SCORE_BANDS, Lead, LeadReply
 from nurture_ui.models.lead_import import IMPORT_STATUSES, LeadImport
+from nurture_ui.models.mailbox import INBOUND_KINDS, InboundMail, Mailbox
 from nurture_ui.models.message import MESSAGE_STATUSES, OutboundMessage
 from nurture_ui.models.sequence import (
     DEFAULT_EXIT_RULES,
@@ -24,6 +25,7 @@ __all__ = [
     "DEFAULT_POLICY",
     "ENROLLMENT_STATUSES",
     "IMPORT_STATUSES",
+    "INBOUND_KINDS",
     "LEAD_STATUSES",
     "LIVE_STATUSES",
     "MESSAGE_STATUSES",
@@ -41,9 +43,11 @@ __all__ = [
     "EmailTemplate",
     "Enrollment",
     "InboundEvent",
+    "InboundMail",
     "Lead",
     "LeadImport",
     "LeadReply",
+    "Mailbox",
     "OutboundMessage",
     "Sequence",
     "SequenceStep",

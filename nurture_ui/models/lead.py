@@ -63,7 +63,11 @@ class LeadReply(IdMixin, TenantMixin, TimestampMixin, db.Model):
     """An inbound reply from a lead, classified by sentiment."""
 
     __tablename__ = "lead_replies"
-    __table_args__ = (sa.Index("ix_lead_replies_lead_received", "lead_id", "received_at"),)
+    __table_args__ = (
+        sa.Index("ix_lead_replies_lead_received", "lead_id", "received_at"),
+        # The triage queue: a tenant's replies waiting for a person, oldest first.
+        sa.Index("ix_lead_replies_tenant_triage", "tenant_id", "triage", "received_at"),
+    )
 
     lead_id: Mapped[uuid.UUID] = mapped_column(
         sa.Uuid, sa.ForeignKey("leads.id", ondelete="CASCADE"), nullable=False
@@ -75,6 +79,13 @@ class LeadReply(IdMixin, TenantMixin, TimestampMixin, db.Model):
     body_excerpt: Mapped[str] = mapped_column(sa.Text, nullable=False, default="")
     # "auto" when the classifier decided, "user" when a person set or corrected it.
     classified_by: Mapped[str] = mapped_column(sa.String(16), nullable=False, default="auto")
+    # None: the classifier was sure. "pending": it was not, a person must decide (the lead's enrollments
+    # are paused meanwhile); "decided": a person did.
+    triage: Mapped[str | None] = mapped_column(sa.String(16))
+    # The email of ours this reply answers, when the mail's headers or reply token said so.
+    outbound_message_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.Uuid, sa.ForeignKey("outbound_messages.id", ondelete="SET NULL")
+    )
 
     lead = relationship("Lead")
 

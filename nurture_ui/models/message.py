@@ -44,6 +44,8 @@ class OutboundMessage(IdMixin, TenantMixin, TimestampMixin, db.Model):
             postgresql_where=_IN_FLIGHT,
             sqlite_where=_IN_FLIGHT,
         ),
+        # A mailbox's daily limit and spacing: its latest sends.
+        sa.Index("ix_messages_mailbox_sent_at", "mailbox_id", "sent_at"),
         # Per-step figures of a sequence's performance, read from the index alone on PostgreSQL.
         sa.Index(
             "ix_messages_sequence_step",
@@ -85,6 +87,10 @@ class OutboundMessage(IdMixin, TenantMixin, TimestampMixin, db.Model):
     message_id: Mapped[str] = mapped_column(sa.String(255), nullable=False, unique=True)
     attempts: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
     error: Mapped[str | None] = mapped_column(sa.Text)
+    # The mailbox it goes out from (its owner's), None for the app's own sender.
+    mailbox_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.Uuid, sa.ForeignKey("mailboxes.id", ondelete="SET NULL")
+    )
 
     lead = relationship("Lead")
     enrollment = relationship("Enrollment")

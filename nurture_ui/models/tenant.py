@@ -34,6 +34,10 @@ class Tenant(IdMixin, TimestampMixin, db.Model):
     name: Mapped[str] = mapped_column(sa.String(255), nullable=False)
     slug: Mapped[str] = mapped_column(sa.String(64), nullable=False, unique=True)
     policy: Mapped[dict] = mapped_column(JSONType, nullable=False, default=dict)
+    # DKIM signing of outgoing mail (off while the selector is empty); the private key is encrypted.
+    dkim_domain: Mapped[str] = mapped_column(sa.String(255), nullable=False, default="")
+    dkim_selector: Mapped[str] = mapped_column(sa.String(63), nullable=False, default="")
+    dkim_private_key: Mapped[str] = mapped_column(sa.Text, nullable=False, default="")
 
     def policy_value(self, key: str) -> Any:
         """The tenant's setting for ``key``, falling back to the product default."""

@@ -1,0 +1,1 @@
+"""Mail, both ways: composing and sending our emails, and reading what comes back."""
