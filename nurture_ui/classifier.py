@@ -28,6 +28,9 @@ class Classification:
     return_on: date | None = None
     # True when the return date is our reading of a vague phrase ("back next week").
     return_estimated: bool = False
+    # True when the classifier is not sure: a person decides (the triage queue) and the lead's
+    # enrollments wait meanwhile. Never left False for a reply that may be asking to stop.
+    needs_person: bool = False
 
 
 def _rx(*patterns: str) -> re.Pattern:
