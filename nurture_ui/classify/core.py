@@ -73,7 +73,7 @@ def classify(text: str, received_on: date) -> Classification:
     elif interest:
         guess = Classification("positive", interest)
     elif unreadable(folded):
-        return Classification("neutral", "not English, German, French or Spanish", needs_person=True)
+        guess = Classification("neutral", "not English, German, French or Spanish", needs_person=True)
     else:
         guess = Classification("neutral")
 

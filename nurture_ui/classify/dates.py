@@ -63,6 +63,10 @@ _UNTIL = (
 )
 _LAST_DAY_AWAY = r"through|thru|to|bis\s+(?:einschliesslich|einschl\.?|inkl\.?)|al|au"
 _INCLUSIVE_END = re.compile(r"(?:" + _LAST_DAY_AWAY + r")$")
+# "12/03" after an English word is month first (US); after "bis", "jusqu'au", "hasta" it is day first.
+_ENGLISH_ANCHOR = re.compile(r"until|till|til|back|return(?:ing|s)?|reply\s+on|through|thru|to")
+# "jusqu'au 10 mars inclus", "until 6 March inclusive": the date named is the last day away.
+_INCLUSIVE_AFTER = re.compile(r"\s*\(?(?:inclusive|inclus|incluse|einschliesslich|incluido|incluida|inclusive)\b")
 _BACK = r"(?:" + _UNTIL + "|" + _LAST_DAY_AWAY + r")"
 
 _DATE_FORMS = [
@@ -124,10 +128,12 @@ def read_return_date(text: str, received_on: date) -> tuple[date | None, bool]:
         word = anchor.group("word")
         if word == "ab" and not _AB_MEANS_BACK.search(text[max(0, anchor.start() - 40) : anchor.end() + 60]):
             continue
-        found = _date_at_start(text[anchor.end() : anchor.end() + 60], received_on)
+        day_first = not _ENGLISH_ANCHOR.fullmatch(word)
+        tail = text[anchor.end() : anchor.end() + 60]
+        found, length = _date_at_start(tail, received_on, day_first)
         if found is None:
             continue
-        if _INCLUSIVE_END.match(word):
+        if _INCLUSIVE_END.match(word) or _INCLUSIVE_AFTER.match(tail[length:]):
             found += timedelta(days=1)
         if found < received_on:
             continue
@@ -142,26 +148,28 @@ def read_return_date(text: str, received_on: date) -> tuple[date | None, bool]:
     return None, False
 
 
-def _date_at_start(fragment: str, today: date) -> date | None:
-    fragment = fragment.strip()
-    if re.match(r"(?:tomorrow|morgen|demain|manana)\b", fragment):
-        return today + timedelta(days=1)
+def _date_at_start(fragment: str, today: date, day_first: bool = False) -> tuple[date | None, int]:
+    """The date at the start of ``fragment`` and the length of its text, or (None, 0)."""
+    stripped = fragment.lstrip()
+    offset = len(fragment) - len(stripped)
+    if match := re.match(r"(?:tomorrow|morgen|demain|manana)\b", stripped):
+        return today + timedelta(days=1), offset + match.end()
     for form in _DATE_FORMS:
-        match = form.match(fragment)
+        match = form.match(stripped)
         if match:
-            return _to_date(match, today)
-    return None
+            return _to_date(match, today, day_first), offset + match.end()
+    return None, 0
 
 
-def _to_date(match: re.Match, today: date) -> date | None:
+def _to_date(match: re.Match, today: date, day_first: bool) -> date | None:
     groups = {k: v for k, v in match.groupdict().items() if v}
     try:
         if "iso" in groups:
             return date(int(groups["y"]), int(groups["m"]), int(groups["d"]))
         if "a" in groups:
             a, b = int(groups["a"]), int(groups["b"])
-            # Dots are the European day-first form; slashes are month-first unless that is impossible.
-            day, month = (a, b) if groups["sep"] == "." or a > 12 else (b, a)
+            # Dots are the European day-first form; slashes are month-first in English unless that is impossible.
+            day, month = (a, b) if groups["sep"] == "." or day_first or a > 12 else (b, a)
             year = groups.get("y2")
             if year:
                 return date(int(year) + (2000 if len(year) == 2 else 0), month, day)

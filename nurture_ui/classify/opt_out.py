@@ -29,7 +29,7 @@ ABOUT_ME = _rx(
     r"\b(?:be|been|get|getting|being)\s+(?:removed|taken\s+off|unsubscribed|deleted)\b",
     r"\b(?:take|get|keep|leave)\s+(?:me|us|my\s+\w+(?:\s+\w+)?)\s+(?:out\s+)?off\b",
     r"\boff\s+(?:of\s+)?(?:this|your|the|these|that|all|any)\s+(?:\w+\s+)?(?:lists?|emails?|mailings?)\b",
-    r"\bstop\s+(?:\w+\s+){0,2}(?:emailing|sending|contacting|messaging|writing|spamming|mailing|calling|emails?|"
+    r"\bstop(?:ped|ping)?\s+(?:\w+\s+){0,2}(?:emailing|sending|contacting|messaging|writing|spamming|mailing|calling|emails?|"
     r"messages|reaching\s+out|following\s+up)\b",
     r"\b(?:do\s+not|don'?t|dont|never|pls\s+don'?t)\s+(?:\w+\s+)?(?:contact|email|message|write|mail|reach\s+out|"
     r"send|call|spam)\w*\s+(?:to\s+|anything\s+to\s+)?(?:me|us|this\s+address|again)\b",
@@ -39,13 +39,15 @@ ABOUT_ME = _rx(
     r"\bleave\s+me\s+alone\b",
     r"\b(?:this\s+is|that'?s|marked?\s+(?:as|this\s+as)|report(?:ed|ing)?\s+(?:this\s+|you\s+)?(?:as|for))\s+spam\b",
     r"\bright\s+to\s+(?:be\s+forgotten|erasure)\b|\berasure\s+request\b",
+    r"\b(?:my|our)\s+(?:\w+\s+)?(?:details|data|email|address|information|info|contact\s+details)\s+(?:\w+\s+)?"
+    r"(?:deleted|removed|erased)\b",
     # German
     r"\bmelden\s+sie\s+mich\s+(?:\w+\s+){0,3}ab\b|\bmeldet\s+mich\s+(?:\w+\s+){0,3}ab\b",
     r"\btragen\s+sie\s+mich\s+(?:\w+\s+){0,4}aus\b|\btragt\s+mich\s+(?:\w+\s+){0,4}aus\b",
     r"\bkeine\s+(?:weiteren\s+|emails?\s+)?(?:emails?|mails|nachrichten|werbung|werbemails|newsletter|anrufe|"
     r"zusendungen|kontaktaufnahmen?)\b",
     r"\b(?:nicht\s+mehr|nie\s+wieder|nicht\s+weiter)\s+(?:\w+\s+){0,2}(?:kontaktier\w*|anschreiben|anzuschreiben|"
-    r"schreiben|mailen|anrufen|belastigen|belaestigen)",
+    r"angeschrieben|schreiben|mailen|angemailt|anrufen|angerufen|belastig\w*|belaestig\w*|zu\s+schreiben)",
     r"\b(?:kontaktieren|schreiben|mailen|anschreiben|belastigen|belaestigen)\s+sie\s+mich\s+(?:bitte\s+)?"
     r"(?:nicht\s+mehr|nie\s+wieder|nicht)\b",
     r"\b(?:entfernen|loschen|loeschen|streichen|nehmen)\s+sie\s+(?:mich|meine\s+(?:\w+\s+)?(?:daten|adresse|"
@@ -56,7 +58,8 @@ ABOUT_ME = _rx(
     r"newsletter)\b",
     r"\bwiderspreche\b|\bh(?:o|oe)ren\s+sie\s+auf\b|\bhort\s+auf\b|\blassen\s+sie\s+mich\s+in\s+ruhe\b",
     # French
-    r"\bne\s+(?:\w+\s+){0,2}plus\s+(?:\w+\s+){0,2}recevoir\b|\bne\s+plus\s+(?:\w+\s+){0,2}recevoir\b",
+    r"\bne\s+(?:\w+\s+){0,2}plus\s+(?:\w+\s+){0,2}(?:recevoir|m'\w+|me\s+(?:contacter|relancer|solliciter|ecrire)|"
+    r"etre\s+(?:contacte|sollicite|relance)\w*)",
     r"\bne\s+(?:m'|me\s+|nous\s+)?(?:contactez|ecrivez|envoyez|sollicitez|appelez|relancez)\s+plus\b",
     r"\b(?:arretez|cessez|arreter|cesser)\s+(?:de\s+|d')?(?:m'|me\s+|nous\s+)?(?:ecrire|envoyer|contacter|spammer|"
     r"solliciter|relancer)",
@@ -64,6 +67,8 @@ ABOUT_ME = _rx(
     r"\b(?:retirez|supprimez|enlevez|effacez|otez|rayez)[\s-]*(?:moi|nous|mon\s+(?:\w+\s+)?(?:adresse|email|nom|"
     r"contact)|mes\s+(?:\w+\s+)?(?:donnees|coordonnees|informations))",
     r"\bme\s+(?:retirer|supprimer|desinscrire|enlever|rayer)\b",
+    r"\b(?:retirer|supprimer|effacer|enlever)\s+(?:mes\s+(?:\w+\s+)?(?:donnees|coordonnees|informations)|mon\s+(?:\w+\s+)?"
+    r"(?:adresse|email|nom|contact))",
     r"\bplus\s+de\s+(?:emails?|mails|messages|courriels|sollicitations?|relances)\b",
     r"\blaissez[\s-]moi\s+tranquille\b",
     # Spanish
@@ -109,7 +114,8 @@ DOUBT = _rx(
 # Words that mention opting out without deciding: a person reads the reply.
 MENTION = _rx(
     r"\b(?:spam\w*|gdpr|ccpa|dsgvo|rgpd|lopd|datenschutz|privacy|data\s+protection|mailing\s+list|verteiler|"
-    r"liste\s+de\s+diffusion|lista\s+de\s+correo|never\s+signed\s+up|did\s*n[o']?t\s+sign\s+up|baja)\b",
+    r"liste\s+de\s+diffusion|lista\s+de\s+correo|never\s+signed\s+up|did\s*n[o']?t\s+sign\s+up)\b",
+    r"\bbaja\b(?!\s+(?:medica|por|laboral|temporal|de\s+maternidad|de\s+paternidad|hasta))",
     r"\b(?:stop|remove|delete|take\s+off)\b(?:\W+\w+){0,4}?\W+(?:me|us|my|our|emails?|messages?|list|contact\w*|data)\b",
 )
 

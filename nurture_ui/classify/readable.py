@@ -19,13 +19,16 @@ COMMON_WORDS = frozenset(
     aber alle als am an auch auf aus bei bin bis bitte da danke das dass dem den der des die dies doch
     du ein eine einen er es fur gerne gut guten habe haben hallo ich ihr ihre ihnen im in ist ja jetzt
     kann kein keine mehr mich mir mit nach nein nicht noch nur oder schon sehr sie sind so uber und uns
-    vielen von vor war was weiter wer wie wir wird zu zum zur
+    vielen von vor war was weiter wer wie wir wird zu zum zur welche woher
+    wo wann warum hat
     au aux avec bonjour c'est ce ces cette dans de des du elle en est et etre il je j'ai la le les leur
     ma mais me merci mes moi mon ne nous on ou par pas plus pour qu'il que qui sa sans se ses son sont
-    sur svp tres tu un une vos votre vous oui non
+    sur svp tres tu un une vos votre vous oui non quoi quel quelle etes suis avez
+    avons bien fait faire peut
     al algo como con cual de del el ella en es esta este esto estoy ha hay hola la las le lo los mas me
     mi muchas muy nos nosotros o para pero por que quien se si sin su sus tambien te tengo tiene un una
-    usted ustedes y ya gracias saludos buenos dias
+    usted ustedes y ya gracias saludos buenos dias donde estan son eso esa ese
+    cuando puede pueden hacer favor tienen tenemos soy estamos mucho bien
     """.split()
 )
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")

@@ -105,10 +105,11 @@ TOPICAL_POSITIVE = _rx(
 def find_refusal(folded: str) -> tuple[str | None, str]:
     """The phrase that refuses, if any, and ``folded`` with every refusal blanked out."""
     phrases = [m.group(0) for m in NEGATIVE.finditer(folded)]
-    blanked = NEGATIVE.sub(lambda m: " " * len(m.group(0)), folded)
+    # Blanked with "_" rather than spaces, so the words either side of a refusal never join into a phrase.
+    blanked = NEGATIVE.sub(lambda m: "_" * len(m.group(0)), folded)
     if not phrases and (alone := NO_ALONE.search(folded)):
         phrases.append(alone.group(0).strip(" .!?\n"))
-        blanked = NO_ALONE.sub(" ", blanked)
+        blanked = NO_ALONE.sub(" _ ", blanked)
     return (phrases[0] if phrases else None), blanked
 
 

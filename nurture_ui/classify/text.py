@@ -38,6 +38,9 @@ KEY_WORDS = (
     "recevoir", "supprimer", "supprimez", "retirer", "retirez", "contactez",
     "desuscribir", "desuscribirme", "suscripcion", "recibir", "escriban", "escribirme",
     "contactarme", "enviarme", "eliminen", "eliminar", "correos",
+    # Right spellings in the other languages, so that they are never "corrected" into a neighbour.
+    "contacten", "contacter", "contactar", "contacte", "contactes", "contacta", "envoyer", "escribir",
+    "mensajes", "mails", "removal", "deleting", "emailed", "kontaktiert", "nachricht",
 )  # fmt: skip
 # Real words one letter from a key word: never "corrected" into one.
 REAL_WORDS = frozenset(
@@ -61,11 +64,15 @@ def correct_typos(folded: str) -> str:
 def _closest_key_word(word: str) -> str:
     if len(word) < 5 or word in REAL_WORDS or word in _KEY_SET:
         return word
+    best, best_distance = word, 3
     for key in KEY_WORDS:
-        allowed = 2 if len(key) >= 10 else 1
-        if abs(len(key) - len(word)) <= allowed and edit_distance(word, key, allowed) <= allowed:
-            return key
-    return word
+        # One letter off; two for the long key words ("unsusbscribe"), whose neighbours are not words.
+        allowed = 2 if len(key) >= 11 else 1
+        if abs(len(key) - len(word)) <= allowed:
+            distance = edit_distance(word, key, allowed)
+            if distance <= allowed and distance < best_distance:
+                best, best_distance = key, distance
+    return best
 
 
 _KEY_SET = frozenset(KEY_WORDS)
