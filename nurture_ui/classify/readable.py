@@ -23,7 +23,7 @@ COMMON_WORDS = frozenset(
     wo wann warum hat
     au aux avec bonjour c'est ce ces cette dans de des du elle en est et etre il je j'ai la le les leur
     ma mais me merci mes moi mon ne nous on ou par pas plus pour qu'il que qui sa sans se ses son sont
-    sur svp tres tu un une vos votre vous oui non quoi quel quelle etes suis avez
+    sur svp tres tu un une vos votre vous oui quoi quel quelle etes suis avez
     avons bien fait faire peut
     al algo como con cual de del el ella en es esta este esto estoy ha hay hola la las le lo los mas me
     mi muchas muy nos nosotros o para pero por que quien se si sin su sus tambien te tengo tiene un una
