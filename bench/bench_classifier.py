@@ -71,7 +71,9 @@ def load_replies(path: Path) -> list[dict]:
         except (ValueError, KeyError, TypeError) as error:
             raise ValueError(f"{path}:{number}: not a labelled reply ({error})") from error
         if reply["label"] not in SENTIMENTS:
-            raise ValueError(f"{path}:{number}: label {reply['label']!r} is not one of {', '.join(SENTIMENTS)}")
+            raise ValueError(
+                f"{path}:{number}: label {reply['label']!r} is not one of {', '.join(SENTIMENTS)}"
+            )
         replies.append(reply)
     return replies
 
@@ -132,8 +134,15 @@ def report(result: Score) -> str:
 
     lines = [f"{result.data}: {result.replies} replies", "", f"{'class':<14} {'precision':>9} {'recall':>8}"]
     lines += [f"{s:<14} {pct(result.precision[s]):>9} {pct(result.recall[s]):>8}" for s in SENTIMENTS]
-    lines += ["", "confusion (rows: label, columns: verdict)", " " * 14 + "".join(f"{s[:9]:>10}" for s in SENTIMENTS)]
-    lines += [f"{label:<14}" + "".join(f"{result.confusion[label][s]:>10}" for s in SENTIMENTS) for label in SENTIMENTS]
+    lines += [
+        "",
+        "confusion (rows: label, columns: verdict)",
+        " " * 14 + "".join(f"{s[:9]:>10}" for s in SENTIMENTS),
+    ]
+    lines += [
+        f"{label:<14}" + "".join(f"{result.confusion[label][s]:>10}" for s in SENTIMENTS)
+        for label in SENTIMENTS
+    ]
     by_label = ", ".join(f"{label} {n}" for label, n in result.to_person_by_label.items())
     lines += [
         "",
@@ -152,8 +161,12 @@ def report(result: Score) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"labelled replies (default {DEFAULT_DATA})")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help=f"labelled replies (default {DEFAULT_DATA})"
+    )
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
     if not args.data.exists():

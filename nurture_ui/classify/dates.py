@@ -66,7 +66,9 @@ _INCLUSIVE_END = re.compile(r"(?:" + _LAST_DAY_AWAY + r")$")
 # "12/03" after an English word is month first (US); after "bis", "jusqu'au", "hasta" it is day first.
 _ENGLISH_ANCHOR = re.compile(r"until|till|til|back|return(?:ing|s)?|reply\s+on|through|thru|to")
 # "jusqu'au 10 mars inclus", "until 6 March inclusive": the date named is the last day away.
-_INCLUSIVE_AFTER = re.compile(r"\s*\(?(?:inclusive|inclus|incluse|einschliesslich|incluido|incluida|inclusive)\b")
+_INCLUSIVE_AFTER = re.compile(
+    r"\s*\(?(?:inclusive|inclus|incluse|einschliesslich|incluido|incluida|inclusive)\b"
+)
 _BACK = r"(?:" + _UNTIL + "|" + _LAST_DAY_AWAY + r")"
 
 _DATE_FORMS = [
@@ -74,13 +76,14 @@ _DATE_FORMS = [
     re.compile(r"(?:" + _WEEKDAY + r"\s+)?(?P<iso>(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2}))"),
     # 03/12, 03/12/2026 (month first unless the first number cannot be a month), 20.03., 20.03.2026, 12.03.26
     re.compile(
-        r"(?:" + _WEEKDAY + r"\s+)?" + _ARTICLE
+        r"(?:"
+        + _WEEKDAY
+        + r"\s+)?"
+        + _ARTICLE
         + r"(?P<a>\d{1,2})(?P<sep>[/.])(?P<b>\d{1,2})(?:(?P=sep)(?P<y2>\d{2,4}))?(?!\d)"
     ),
     # Monday 9 March, 9 March 2026, Tuesday 10th March, 9. März, Montag, den 9. März, 1er avril, 7 de abril
-    re.compile(
-        r"(?:" + _WEEKDAY + r"\s+)?" + _ARTICLE + _DAY + r"(?:\s+of|\s+de)?\s*" + _MONTH + _YEAR
-    ),
+    re.compile(r"(?:" + _WEEKDAY + r"\s+)?" + _ARTICLE + _DAY + r"(?:\s+of|\s+de)?\s*" + _MONTH + _YEAR),
     # March 19th, Thursday, March 19th, 2026
     re.compile(r"(?:" + _WEEKDAY + r"\s+)?" + _MONTH + r"\s+" + _DAY + _YEAR),
     # the 16th

@@ -157,8 +157,8 @@ def _negated(sentence: str, match: re.Match) -> bool:
     """ "please don't remove me", "ne me retirez pas": the writer asks *not* to be removed."""
     before = sentence[max(0, match.start() - 20) : match.start()]
     after = sentence[match.end() : match.end() + 12]
-    if re.search(r"\b(?:don'?t|do\s+not|please\s+don'?t|nicht)\s*$", before) and not match.group(0).startswith(
-        ("do", "don", "never", "no ")
-    ):
+    if re.search(r"\b(?:don'?t|do\s+not|please\s+don'?t|nicht)\s*$", before) and not match.group(
+        0
+    ).startswith(("do", "don", "never", "no ")):
         return True
     return bool(re.match(r"\s*(?:pas|nicht)\b", after)) and "plus" not in match.group(0)

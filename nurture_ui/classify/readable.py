@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import re
 
-COMMON_WORDS = frozenset(
+
+def _word_set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+COMMON_WORDS = _word_set(
     """
     a about after again all also am an and any are as at back be been but by can could did do does don't
     email for from get got had has have hello hey hi how i i'm if in info is it it's just know let let's
@@ -29,7 +34,7 @@ COMMON_WORDS = frozenset(
     mi muchas muy nos nosotros o para pero por que quien se si sin su sus tambien te tengo tiene un una
     usted ustedes y ya gracias saludos buenos dias donde estan son eso esa ese
     cuando puede pueden hacer favor tienen tenemos soy estamos mucho bien
-    """.split()
+    """
 )
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 _LATIN = re.compile(r"[a-z]")
@@ -45,12 +50,12 @@ def unreadable(folded: str) -> bool:
         return True
     common = sum(word in COMMON_WORDS for word in words)
     if len(words) <= 3:
-        return common == 0 and not any(len(w) > 2 and w.isalpha() for w in words if w in _SHORT_REPLIES)
+        return common == 0 and not any(word in _SHORT_REPLIES for word in words)
     return common / len(words) < 0.2
 
 
 # Short replies without a common word that are still plainly readable ("Thanks Sam", "Noted", "Received").
-_SHORT_REPLIES = frozenset(
+_SHORT_REPLIES = _word_set(
     "thanks noted received understood interesting great perfect cool nice fine sounds stop unsubscribe remove "
-    "baja abmelden danke merci gracias parfait perfecto super prima klar bien vale noted forwarded".split()
+    "baja abmelden danke merci gracias parfait perfecto super prima klar bien vale noted forwarded"
 )
