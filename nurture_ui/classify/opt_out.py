@@ -36,7 +36,7 @@ ABOUT_ME = _rx(
     r"\bno\s+(?:more|further)\s+(?:\w+\s+)?(?:emails?|messages|mails?|contact|communications?|outreach|follow-?ups)\b",
     r"\b(?:don'?t|do\s+not|no\s+longer)\s+(?:want|wish|need|like)\s+(?:to\s+)?(?:receive|get|be\s+(?:contacted|emailed))\b",
     r"\b(?:don'?t|do\s+not)\s+want\s+(?:any\s+more|anymore|more|any|these|your)\s+(?:\w+\s+)?(?:emails?|messages)\b",
-    r"\bleave\s+me\s+alone\b",
+    r"\bleave\s+me\s+alone\b|\bcease\s+(?:\w+\s+)?(?:communications?|contact\w*|emails?|messages|mailings?)\b",
     r"\b(?:this\s+is|that'?s|marked?\s+(?:as|this\s+as)|report(?:ed|ing)?\s+(?:this\s+|you\s+)?(?:as|for))\s+spam\b",
     r"\bright\s+to\s+(?:be\s+forgotten|erasure)\b|\berasure\s+request\b",
     r"\b(?:my|our)\s+(?:\w+\s+)?(?:details|data|email|address|information|info|contact\s+details)\s+(?:\w+\s+)?"
@@ -86,7 +86,7 @@ ABOUT_ME = _rx(
 )
 # Bare opt-out keywords: decisive unless their sentence puts them in doubt (see DOUBT).
 KEYWORDS = _rx(
-    r"\bunsubscrib\w*",
+    r"\bunsubscrib\w*|\bunsub\b",
     r"\bopt(?:ing|ed)?[\s-]*(?:me\s+|us\s+)?out\b",
     r"\babmeld\w*|\baustrag\w*|\bausgetragen\b|\babbestell\w*",
     r"\bdesabonn\w*|\bdesinscri\w*|\bdesincri\w*",
@@ -111,8 +111,11 @@ DOUBT = _rx(
     r"\b(?:mistake|accident\w*|accidental\w*|versehentlich|aus\s+versehen|par\s+erreur|por\s+error|re-?subscribe\w*|"
     r"resubscrib\w*)\b",
 )
-# Words that mention opting out without deciding: a person reads the reply.
+# Words that mention opting out without deciding: a person reads the reply. A wide net on purpose (any
+# "stop", "cease", "lose my…"): a person reading a harmless reply costs minutes, a missed opt-out costs trust.
 MENTION = _rx(
+    r"\b(?:stop+|cease|halt|lose\s+my|communications|(?:e?mails?|correos|nachrichten|messages)\s+(?:anymore|mehr|"
+    r"plus|mas))\b",
     r"\b(?:spam\w*|gdpr|ccpa|dsgvo|rgpd|lopd|datenschutz|privacy|data\s+protection|mailing\s+list|verteiler|"
     r"liste\s+de\s+diffusion|lista\s+de\s+correo|never\s+signed\s+up|did\s*n[o']?t\s+sign\s+up)\b",
     r"\bbaja\b(?!\s+(?:medica|por|laboral|temporal|de\s+maternidad|de\s+paternidad|hasta))",
