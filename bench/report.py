@@ -7,7 +7,8 @@
 Uses DATABASE_URL when set, else the database ``nurture_bench`` on postgresql://postgres@127.0.0.1:5432
 (created when missing), and for the page benchmark a database beside it named with ``_pages``, dropped and
 made afresh each run; REDIS_URL when set, else redis://127.0.0.1:6379/14. Each benchmark runs as its own
-process (``bench.bench_engine``, ``bench.bench_enroll``, ``bench.bench_pages``) and hands its figures back
+process (``bench.bench_engine``, ``bench.bench_enroll``, ``bench.bench_pages``, ``bench.bench_classifier``:
+the reply classifier on tests/data/replies_heldout.jsonl, no database) and hands its figures back
 as JSON; a benchmark that fails fails the report.
 """
 
@@ -35,6 +36,8 @@ TARGET_OVER_NAIVE = 10
 TARGET_ENROLL_1M_S = 60
 TARGET_PAGE_P95_MS = 150
 TARGET_WORKER_MIB = 300
+CLASSIFIER_HELD_OUT = ROOT / "tests" / "data" / "replies_heldout.jsonl"
+CLASSIFIER_DEV = ROOT / "tests" / "data" / "replies_dev.jsonl"
 
 
 @dataclass
@@ -200,6 +203,32 @@ def figures(engine: dict, engine_command: str, enroll: list, enroll_command: str
     return rows
 
 
+def classifier_figures(result: dict, command: str) -> list[Figure]:
+    """The reply classifier's rows: the two targets (no opt-out missed, auto positives precise) and the rest."""
+    from bench.bench_classifier import TARGET_OPT_OUT_STOPPED_RECALL, TARGET_POSITIVE_PRECISION
+
+    def pct(value: float | None) -> str:
+        return "—" if value is None else f"{value:.1%}"
+
+    data = f"{result['replies']} replies of {Path(result['data']).name}"
+    stopped, positive = result["opt_out_stopped_recall"], result["positive_precision_auto"]
+    per_class = " · ".join(
+        f"{s} P {pct(result['precision'][s])} R {pct(result['recall'][s])}" for s in result["precision"]
+    )
+    return [
+        Figure(f"Classifier: opt-out stopped recall, unsubscribe or sent to a person ({data})", pct(stopped),
+               f"= {TARGET_OPT_OUT_STOPPED_RECALL:.0%}", stopped is not None and stopped >= TARGET_OPT_OUT_STOPPED_RECALL,
+               command),
+        Figure(f"Classifier: positive precision, auto-classified ({result['auto_positives']} of {data})", pct(positive),
+               f"≥ {TARGET_POSITIVE_PRECISION:.0%}", positive is not None and positive >= TARGET_POSITIVE_PRECISION,
+               command),
+        Figure(f"Classifier: strict opt-out recall, classified unsubscribe ({data})",
+               pct(result["opt_out_strict_recall"]), command=command),
+        Figure(f"Classifier: replies sent to a person ({data})", f"{result['to_person']:,}", command=command),
+        Figure(f"Classifier: per-class precision and recall ({data})", per_class, command=command),
+    ]  # fmt: skip
+
+
 def worker_memory_figure(run: dict, command: str) -> Figure:
     peak = max(run["peak_rss_mib"])
     return Figure(
@@ -262,6 +291,10 @@ def render(
         "- **Auto-enroll**: one `auto_enroll` run over a tenant's leads and five active sequences.",
         "- **Pages**: server time through the Flask test client signed in as a manager, after two warm-up "
         "requests.",
+        "- **Classifier**: `classify()` on every labelled reply of the held-out set (written apart from the rules). "
+        "An opt-out counts as stopped when classified `unsubscribe` or sent to a person (`needs_person`: the "
+        "lead's sequences wait for the decision); positive precision counts only positives classified without a "
+        "person; per-class figures count the best-guess sentiment of every reply.",
         "",
     ]
     return "\n".join(parts)
@@ -301,6 +334,13 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(tempfile.mkdtemp(prefix="nurture-bench-json-"))
     when = datetime.now(UTC)
 
+    # The classifier first: cheap, no database. Scored on the held-out replies; the development set stands in
+    # only where the held-out file is missing (the figure names the file).
+    labelled = CLASSIFIER_HELD_OUT if CLASSIFIER_HELD_OUT.exists() else CLASSIFIER_DEV
+    classifier, classifier_command = run_benchmark(
+        "bench.bench_classifier", ["--data", str(labelled.relative_to(ROOT))], out_dir, env
+    )
+
     engine_args = ["--steps", str(steps), "--naive-steps", str(naive_steps), "--workers", sizes.workers]
     engine_args += ["--memory-steps", str(memory_steps)] if memory_steps else []
     engine_args += ["--fork"] if args.fork else []
@@ -314,9 +354,14 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     rows = figures(engine, engine_command, enroll, enroll_command, pages, pages_command)
+    rows += classifier_figures(classifier, classifier_command)
     about = {**machine(database_url), "database": _without_password(database_url),
              "database of the page benchmark (made afresh)": _without_password(pages_url), "Redis": redis_url}  # fmt: skip
-    output.write_text(render(rows, about, when, [engine_command, enroll_command, pages_command], args.smoke))
+    output.write_text(
+        render(
+            rows, about, when, [engine_command, enroll_command, pages_command, classifier_command], args.smoke
+        )
+    )
     print(table(rows))
     print(f"\nWrote {output}")
     return 0

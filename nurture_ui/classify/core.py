@@ -1,0 +1,84 @@
+"""``classify``: what a lead's reply means for their sequences, decided by readable rules that fail safe.
+
+The order of the checks is the order of what matters most:
+
+1. Only the lead's own words count (``quotes.own_words``): our quoted email carries an unsubscribe link.
+2. A request to stop is honoured even when the reply says other things too (``opt_out``). An opt-out that
+   is not decisive ("how do I unsubscribe my colleague?", "GDPR") goes to a person: never to "neutral".
+3. An auto-reply is an auto-reply whatever its signature says (``out_of_office``), with its return date.
+4. A refusal is read before the words that would otherwise look interested (``sentiment``). A refusal
+   beside a clear yes ("Interested? No.") is a conflict: a person decides.
+5. Text the rules cannot read (another language, another script) goes to a person.
+
+Every verdict keeps the rules' best guess in ``sentiment`` and the phrase that decided in ``reason``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from nurture_ui.classify.dates import read_return_date
+from nurture_ui.classify.opt_out import find_opt_out
+from nurture_ui.classify.out_of_office import find_out_of_office
+from nurture_ui.classify.quotes import own_words
+from nurture_ui.classify.readable import unreadable
+from nurture_ui.classify.sentiment import find_interest, find_refusal
+from nurture_ui.classify.text import correct_typos, fold
+
+SENTIMENTS = ("positive", "neutral", "negative", "out_of_office", "unsubscribe")
+
+
+@dataclass(frozen=True)
+class Classification:
+    sentiment: str
+    # The phrase that decided it (empty for a plain neutral): shown to the rep next to the verdict.
+    reason: str = ""
+    # Out-of-office only: the day the lead says they are back, when the reply says so.
+    return_on: date | None = None
+    # True when the return date is our reading of a vague phrase ("back next week").
+    return_estimated: bool = False
+    # True when the classifier is not sure: a person decides (the triage queue) and the lead's
+    # enrollments wait meanwhile. Never left False for a reply that may be asking to stop.
+    needs_person: bool = False
+
+
+def classify(text: str, received_on: date) -> Classification:
+    """Classify a reply received on ``received_on`` (the day relative dates are read from).
+
+    ``needs_person`` is True when the rules are unsure — an opt-out that is not decisive, conflicting
+    cues, a language the rules cannot read — and then ``sentiment`` is only the best guess.
+    """
+    words = own_words(text or "")
+    if not words:
+        return Classification("neutral")
+    folded = correct_typos(fold(words))
+
+    opt_out = find_opt_out(folded)
+    if opt_out and opt_out.decisive:
+        return Classification("unsubscribe", opt_out.phrase)
+
+    if auto_reply := find_out_of_office(folded):
+        return_on, estimated = read_return_date(words, received_on)
+        return Classification(
+            "out_of_office", auto_reply, return_on, estimated, needs_person=opt_out is not None
+        )
+
+    refusal, blanked = find_refusal(folded)
+    interest, strong = find_interest(blanked)
+    if refusal and interest and strong:
+        guess = Classification("negative", f"{refusal} / {interest}", needs_person=True)
+    elif refusal:
+        guess = Classification("negative", refusal)
+    elif interest:
+        guess = Classification("positive", interest)
+    elif unreadable(folded):
+        guess = Classification("neutral", "not English, German, French or Spanish", needs_person=True)
+    else:
+        guess = Classification("neutral")
+
+    if opt_out:
+        # Mentions opting out without asking clearly: a person reads it; the sequence waits meanwhile.
+        reason = f"{opt_out.phrase} / {guess.reason}" if guess.reason else opt_out.phrase
+        return Classification(guess.sentiment, reason, needs_person=True)
+    return guess
