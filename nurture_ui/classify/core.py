@@ -9,6 +9,8 @@ The order of the checks is the order of what matters most:
 4. A refusal is read before the words that would otherwise look interested (``sentiment``). A refusal
    beside a clear yes ("Interested? No.") is a conflict: a person decides.
 5. Text the rules cannot read (another language, another script) goes to a person.
+6. A reply in which no rule recognised anything goes to a person too: "neutral" is what is left when the
+   rules found nothing, and nothing found is not evidence that the lead did not ask to stop.
 
 Every verdict keeps the rules' best guess in ``sentiment`` and the phrase that decided in ``reason``.
 """
@@ -75,7 +77,9 @@ def classify(text: str, received_on: date) -> Classification:
     elif unreadable(folded):
         guess = Classification("neutral", "not English, German, French or Spanish", needs_person=True)
     else:
-        guess = Classification("neutral")
+        # Nothing recognised: the rules cannot tell "who is this?" from an opt-out worded in a way no rule
+        # knows ("Please make sure I don't receive any more of these"). A person reads it.
+        guess = Classification("neutral", "no rule recognised this reply", needs_person=True)
 
     if opt_out:
         # Mentions opting out without asking clearly: a person reads it; the sequence waits meanwhile.
