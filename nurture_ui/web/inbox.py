@@ -219,6 +219,8 @@ def reject(message_id):
         text = f"Rejected: {lead} leaves the sequence."
     elif rejection.enrollment_outcome == "completed":
         text = f"Rejected: that was the last step, so {lead} has finished the sequence."
+    elif rejection.enrollment_outcome == "paused_for_triage":
+        text = f"Rejected: step skipped; {lead}'s next step waits until their reply is sorted."
     else:
         text = f"Rejected: step skipped; {lead} moves on to the next step."
     return _answer("", status_text=text)
