@@ -8,7 +8,7 @@
   var currentIndex = 0; // where the current card was: the next one is counted from that place
 
   function cards() {
-    return Array.prototype.slice.call(document.querySelectorAll("#replies-list .reply-card:not(.is-done)"));
+    return Array.prototype.slice.call(document.querySelectorAll("#replies-list .reply-card:not([data-done])"));
   }
 
   function setCurrent(card, focus) {
@@ -52,7 +52,7 @@
   });
 
   document.addEventListener("mousedown", function (event) {
-    var card = event.target.closest && event.target.closest("#replies-list .reply-card:not(.is-done)");
+    var card = event.target.closest && event.target.closest("#replies-list .reply-card:not([data-done])");
     if (card) { setCurrent(card, false); }
   });
 
@@ -73,7 +73,8 @@
   // After a swap the current card is gone (now a result): the next reply in its place becomes current,
   // and the result stays in view beside it.
   function reconcile() {
-    if (current && document.body.contains(current) && !current.classList.contains("is-done")) { return; }
+    // data-done, not the class: htmx settles a swapped element's class a moment after it lands.
+    if (current && document.body.contains(current) && !current.hasAttribute("data-done")) { return; }
     var list = cards();
     current = null;
     if (list.length) { setCurrent(list[Math.min(currentIndex, list.length - 1)]); }
