@@ -15,7 +15,8 @@ from sqlalchemy.orm import selectinload
 from nurture_ui import reasons
 from nurture_ui.charts import Lane, Point, Span
 from nurture_ui.extensions import db
-from nurture_ui.models import Enrollment, Lead, LeadReply, OutboundMessage, Task
+from nurture_ui.models import Activity, Enrollment, Lead, LeadReply, OutboundMessage, Task, User
+from nurture_ui.triage import DECISIONS
 
 # Enough for any real lead's page; a lead with more shows its latest.
 LIMIT_PER_KIND = 200
@@ -143,12 +144,15 @@ def lead_timeline(lead: Lead, now: datetime) -> LeadTimeline:
         tone = {"positive": "ok", "negative": "bad", "unsubscribe": "bad", "out_of_office": "warn"}.get(
             r.sentiment, "accent"
         )
+        title = f"Replied ({sentiment})"
+        if r.triage == "pending":
+            title, tone = "Replied — waiting for a person to sort", "warn"
         excerpt = (r.body_excerpt or "").strip().replace("\n", " ")
         items.append(
             Item(
                 r.received_at,
                 "reply",
-                f"Replied ({sentiment})",
+                title,
                 (excerpt[:160] + "…") if len(excerpt) > 160 else excerpt,
                 tone,
             )
@@ -156,6 +160,7 @@ def lead_timeline(lead: Lead, now: datetime) -> LeadTimeline:
         reply_lane.points.append(
             Point(r.received_at, tone, f"{r.received_at:%b %-d %H:%M} · reply, {sentiment}")
         )
+    items.extend(_triage_decisions(lead))
     task_lane = Lane("Tasks")
     for t in tasks:
         who = t.assignee.name if t.assignee else "nobody"
@@ -196,3 +201,28 @@ def lead_timeline(lead: Lead, now: datetime) -> LeadTimeline:
     if end - start < timedelta(days=1):
         start = end - timedelta(days=1)
     return LeadTimeline(lead=lead, items=items, lanes=lanes, start=start, end=end)
+
+
+def _triage_decisions(lead: Lead) -> list[Item]:
+    """Each sort of a reply the classifier was not sure about: what was decided, and by whom."""
+    rows = db.session.execute(
+        sa.select(Activity.occurred_at, Activity.data, User.name)
+        .outerjoin(User, User.id == Activity.actor_id)
+        .where(Activity.lead_id == lead.id, Activity.type == "reply_triaged")
+        .order_by(Activity.occurred_at.desc())
+        .limit(LIMIT_PER_KIND)
+    ).all()
+    items = []
+    for at, data, who in rows:
+        decision = DECISIONS.get((data or {}).get("decision"), "?").lower()
+        guess = ((data or {}).get("guess") or "?").replace("_", " ")
+        items.append(
+            Item(
+                at,
+                "reply",
+                f"Reply sorted by {who or 'someone'}: {decision}",
+                f"The classifier was not sure (its guess: {guess}).",
+                "ok",
+            )
+        )
+    return items

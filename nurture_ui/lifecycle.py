@@ -137,6 +137,13 @@ def resume_enrollment(
     """Resume a paused enrollment: its current step falls due again, at once if it is overdue."""
     if enrollment.status != "paused":
         raise TransitionRefused(f"Only a paused enrollment can be resumed; this one is {enrollment.status}.")
+    from nurture_ui.triage import TRIAGE_PAUSE, has_pending_reply  # triage builds on this module
+
+    if enrollment.pause_reason == TRIAGE_PAUSE or has_pending_reply(enrollment.lead_id):
+        raise TransitionRefused(
+            "This lead sent a reply that waits to be sorted (Inbox → Replies to sort); "
+            "the enrollment resumes when someone sorts it."
+        )
     if enrollment.pause_reason not in RESUMABLE_BY_HAND:
         raise TransitionRefused(
             "This enrollment is waiting for a person to finish its step "

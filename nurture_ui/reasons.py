@@ -11,6 +11,7 @@ EXIT_REASONS = {
     "disqualified": "The lead was disqualified",
     "unsubscribed": "The lead unsubscribed",
     "positive_reply": "The lead replied positively",
+    "negative_reply": "The lead says not interested",
     "replied": "The lead replied",
     "bounced": "An email bounced",
     "undeliverable": "The address cannot receive mail",
@@ -27,6 +28,7 @@ PAUSE_REASONS = {
     "task": "waiting for a task to be done",
     "manual": "paused by hand",
     "out_of_office": "the lead is out of office",
+    "reply_triage": "a reply waits for a person to sort it",
     "render_failed": "the email template could not be filled in",
     "template_missing": "the email template is missing",
 }
@@ -40,6 +42,7 @@ RESUME_REASONS = {
     "out_of_office": "resumed by hand after an out-of-office pause",
     "out_of_office_ended": "the lead is back from out of office",
     "reply_reclassified": "a reply was reclassified",
+    "reply_triaged": "a person sorted the lead's reply",
 }
 
 RESCHEDULE_REASONS = {

@@ -98,6 +98,7 @@ EXIT_SWITCHES = {
     "disqualification": "Exit when the lead is disqualified",
     "unsubscribe": "Exit when the lead unsubscribes",
     "positive_reply": "Exit on a positive reply",
+    "negative_reply": "Exit when the lead says not interested",
     "any_reply": "Exit on any reply",
 }
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from nurture_ui import activity, clock, lifecycle
+from nurture_ui import activity, clock, lifecycle, triage
 from nurture_ui.classifier import Classification, classify, read_return_date
 from nurture_ui.extensions import db
 from nurture_ui.models import (
@@ -102,13 +102,17 @@ def record_reply(
 ) -> Outcome:
     """Store a reply, classify it (unless a person gave ``sentiment``) and let the sequences react.
 
-    positive → exit (``positive_reply`` rule, on by default); any conversation reply → exit where the
-    ``any_reply`` rule is on; unsubscribe request → the lead is unsubscribed and leaves every sequence;
-    out-of-office → live enrollments pause until the return date (or the tenant's default days).
+    positive → exit (``positive_reply`` rule, on by default); not interested → exit (``negative_reply``,
+    on by default); any conversation reply → exit where the ``any_reply`` rule is on; unsubscribe request
+    → the lead is unsubscribed and leaves every sequence; out-of-office → live enrollments pause until the
+    return date (or the tenant's default days). When the classifier is not sure (``needs_person``) the
+    reply keeps its best guess but nothing acts on it: it waits in the triage queue and the lead's running
+    enrollments pause until a person sorts it (``nurture_ui.triage``).
     """
     now = clock.now()
     received_at = received_at or now
     verdict = classify(text, _local_date(lead, received_at))
+    waits_for_person = sentiment is None and verdict.needs_person
     reply = LeadReply(
         tenant_id=lead.tenant_id,
         lead_id=lead.id,
@@ -118,6 +122,7 @@ def record_reply(
         thread_open=(sentiment or verdict.sentiment) in CONVERSATION,
         subject=(subject or "")[:255],
         body_excerpt=(text or "")[:10_000],
+        triage=triage.PENDING if waits_for_person else None,
     )
     db.session.add(reply)
     db.session.flush()
@@ -134,10 +139,14 @@ def record_reply(
             "sentiment": reply.sentiment,
             "classified_by": reply.classified_by,
             "because": verdict.reason,
+            **({"triage": triage.PENDING} if waits_for_person else {}),
         },
     )
     outcome = Outcome(lead=lead, reply=reply, classification=verdict)
-    _react_to_reply(outcome, actor_id=actor_id, now=now)
+    if waits_for_person:
+        outcome.paused += triage.hold_for_triage(lead, reply, actor_id=actor_id, now=now)
+    else:
+        react_to_reply(outcome, actor_id=actor_id, now=now)
     return outcome
 
 
@@ -160,6 +169,9 @@ def correct_reply(reply: LeadReply, sentiment: str, *, actor_id: uuid.UUID | Non
     unsubscribe caused by this reply is reversed (when the lead may still be nurtured and has no other
     live enrollment) — and then the new verdict acts as if the reply had come in with it.
     """
+    if reply.triage == triage.PENDING:
+        # Nothing acted on the guess yet: correcting it is sorting it.
+        return triage.decide_triage(reply, sentiment, actor_id=actor_id)
     lead = reply.lead
     outcome = Outcome(lead=lead, reply=reply)
     old = reply.sentiment
@@ -179,26 +191,33 @@ def correct_reply(reply: LeadReply, sentiment: str, *, actor_id: uuid.UUID | Non
         occurred_at=now,
         data={"reply_id": str(reply.id), "from": old, "to": sentiment},
     )
-    _react_to_reply(outcome, actor_id=actor_id, now=now)
+    react_to_reply(outcome, actor_id=actor_id, now=now)
     return outcome
 
 
 def _reply_exit_reason(exit_rules: dict | None, sentiment: str) -> str | None:
     if sentiment == "positive" and exit_rule_on(exit_rules, "positive_reply"):
         return "positive_reply"
+    if sentiment == "negative" and exit_rule_on(exit_rules, "negative_reply"):
+        return "negative_reply"
     if sentiment in CONVERSATION and exit_rule_on(exit_rules, "any_reply"):
         return "replied"
     return None
 
 
-def _react_to_reply(outcome: Outcome, *, actor_id, now: datetime) -> None:
+def react_to_reply(outcome: Outcome, *, actor_id, now: datetime, taking_over: tuple[str, ...] = ()) -> None:
+    """What the lead's sequences do about ``outcome.reply`` as it is now classified (the caller's
+    transaction). ``taking_over``: pause reasons an out-of-office pause may replace (the triage pause,
+    when a person sorts a reply as out of office)."""
     lead, reply = outcome.lead, outcome.reply
     data = {"reply_id": str(reply.id)}
     if reply.sentiment == "unsubscribe":
         outcome.exited += unsubscribe(lead, source="reply", actor_id=actor_id, now=now, data=data)
     elif reply.sentiment == "out_of_office":
         return_on, _estimated = read_return_date(reply.body_excerpt, _local_date(lead, reply.received_at))
-        outcome.paused += pause_for_out_of_office(lead, return_on, actor_id=actor_id, now=now, data=data)
+        outcome.paused += pause_for_out_of_office(
+            lead, return_on, actor_id=actor_id, now=now, data=data, taking_over=taking_over
+        )
     else:
         for enrollment in lifecycle.live_enrollments(lead.id, lock=True):
             reason = _reply_exit_reason(enrollment.sequence.exit_rules, reply.sentiment)
@@ -269,11 +288,18 @@ def _may_reopen(lead: Lead, enrollment: Enrollment) -> bool:
 
 
 def pause_for_out_of_office(
-    lead: Lead, return_on: date | None, *, actor_id=None, now: datetime, data: dict | None = None
+    lead: Lead,
+    return_on: date | None,
+    *,
+    actor_id=None,
+    now: datetime,
+    data: dict | None = None,
+    taking_over: tuple[str, ...] = (),
 ) -> list[Enrollment]:
     """Pause the lead's running enrollments until ``return_on`` (start of that day, lead's time zone),
     or for the tenant's ``ooo_default_days`` when no date was given. A later out-of-office reply moves
-    the date of an enrollment it had paused; enrollments paused for another reason are left alone."""
+    the date of an enrollment it had paused; enrollments paused for another reason are left alone,
+    except those paused for one of ``taking_over``."""
     tenant = db.session.get(Tenant, lead.tenant_id)
     if return_on is not None:
         resume_on = datetime.combine(return_on, time(0, 0), tzinfo=_zone(lead, tenant)).astimezone(UTC)
@@ -282,7 +308,7 @@ def pause_for_out_of_office(
     resume_on = max(resume_on, now)
     paused = []
     for enrollment in lifecycle.live_enrollments(lead.id, lock=True):
-        if enrollment.status == "paused" and enrollment.pause_reason != "out_of_office":
+        if enrollment.status == "paused" and enrollment.pause_reason not in ("out_of_office", *taking_over):
             continue
         enrollment.status, enrollment.pause_reason, enrollment.resume_on = (
             "paused",
@@ -324,7 +350,7 @@ def _log_resumed(enrollment: Enrollment, *, now, actor_id, data) -> None:
 
 def resume_due_pauses(now: datetime | None = None, *, batch_size: int = 500) -> int:
     """Resume every paused enrollment whose ``resume_on`` has come (out-of-office pauses); commits
-    each batch. Rows another process holds are skipped and picked up by the next run. Returns the count."""
+    each batch. A lead with a reply waiting in the triage queue stays paused, for the triage instead. Rows another process holds are skipped and picked up by the next run. Returns the count."""
     now = now or clock.now()
     resumed = 0
     while True:
@@ -338,7 +364,9 @@ def resume_due_pauses(now: datetime | None = None, *, batch_size: int = 500) -> 
             )
         )
         for enrollment in due:
-            resume(enrollment, now=now, data={"reason": "out_of_office_ended"})
+            # A reply sorted by nobody yet keeps the lead waiting, out of office or not.
+            if not triage.hold_if_pending(enrollment, now=now, came_from="out_of_office_ended"):
+                resume(enrollment, now=now, data={"reason": "out_of_office_ended"})
         db.session.commit()
         resumed += len(due)
         if len(due) < batch_size:

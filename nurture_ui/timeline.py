@@ -31,11 +31,13 @@ from nurture_ui.models import (
     User,
 )
 from nurture_ui.models.activity import TIMELINE_ORDER
+from nurture_ui.triage import DECISIONS as TRIAGE_WORDS
 
 # Lead-level events (no enrollment id) that belong on an enrollment's timeline while it runs.
 LEAD_EVENTS = (
     "reply_received",
     "reply_reclassified",
+    "reply_triaged",
     "lead_converted",
     "lead_disqualified",
     "lead_unsubscribed",
@@ -177,6 +179,11 @@ def describe(
             "dismissed": "muted",
             "cancelled": "muted",
         }.get(status, "info")
+    elif kind == "reply_received" and data.get("triage") == "pending":
+        entry.title = "The lead replied — waiting for a person to sort it"
+        guess = (data.get("sentiment") or "").replace("_", " ")
+        entry.detail = f"The classifier was not sure (best guess: {guess}); the sequence waits meanwhile."
+        entry.tone = "warn"
     elif kind == "reply_received":
         sentiment = (data.get("sentiment") or "").replace("_", " ")
         entry.title = f"The lead replied ({sentiment})" if sentiment else "The lead replied"
@@ -184,6 +191,10 @@ def describe(
             "Classified by a person" if data.get("classified_by") == "user" else data.get("because") or ""
         )
         entry.tone = "ok" if data.get("sentiment") == "positive" else "info"
+    elif kind == "reply_triaged":
+        entry.title = f"Reply sorted: {TRIAGE_WORDS.get(data.get('decision'), '?').lower()}"
+        entry.detail = f"The classifier had guessed {(data.get('guess') or '?').replace('_', ' ')}."
+        entry.tone = "ok"
     elif kind == "reply_reclassified":
         entry.title = "A reply was reclassified"
         entry.detail = f"From {data.get('from', '?')} to {data.get('to', '?')}".replace("_", " ")

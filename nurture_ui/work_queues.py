@@ -1,4 +1,5 @@
-"""What waits for a person: the drafts of the approval inbox and the open tasks of the task queue.
+"""What waits for a person: the drafts of the approval inbox, the replies to sort (the triage queue) and
+the open tasks of the task queue.
 
 A rep sees the drafts of the leads they own and the tasks assigned to them; managers and admins see the whole
 tenant's and may narrow it to one rep (and, for drafts, one sequence). Drafts come oldest first; tasks
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from nurture_ui.extensions import db
-from nurture_ui.models import Lead, OutboundMessage, Sequence, SequenceStep, Task, User
+from nurture_ui.models import Lead, LeadReply, OutboundMessage, Sequence, SequenceStep, Task, User
 
 SEES_EVERYONE = frozenset({"admin", "manager"})
 
@@ -71,6 +72,32 @@ def draft_count(user: User, filters: QueueFilters = QueueFilters()) -> int:
 def drafts_by_ids(user: User, ids: list[uuid.UUID]) -> list[OutboundMessage]:
     """Those of ``ids`` that are pending drafts ``user`` may review (anything else is left out)."""
     return list(db.session.scalars(drafts_query(user).where(OutboundMessage.id.in_(ids))).unique())
+
+
+def _reply_filter(stmt: sa.Select, user: User, filters: QueueFilters) -> sa.Select:
+    # (tenant_id, triage, received_at) is indexed: the count and the oldest-first page read only that.
+    stmt = stmt.where(LeadReply.tenant_id == user.tenant_id, LeadReply.triage == "pending")
+    owner = _owner_scope(user, filters)
+    if owner is not None:
+        stmt = stmt.join(Lead, Lead.id == LeadReply.lead_id).where(Lead.owner_id == owner)
+    return stmt
+
+
+def replies_to_sort_query(user: User, filters: QueueFilters = QueueFilters()) -> sa.Select:
+    """Replies waiting for a person to sort them that ``user`` may sort (a rep: their own leads'), oldest
+    first, with the lead loaded."""
+    return (
+        _reply_filter(sa.select(LeadReply), user, filters)
+        .options(joinedload(LeadReply.lead))
+        .order_by(LeadReply.received_at, LeadReply.id)
+    )
+
+
+def reply_to_sort_count(user: User, filters: QueueFilters = QueueFilters()) -> int:
+    return (
+        db.session.scalar(_reply_filter(sa.select(sa.func.count()).select_from(LeadReply), user, filters))
+        or 0
+    )
 
 
 def step_counts(sequence_ids) -> dict[uuid.UUID, int]:
@@ -176,3 +203,39 @@ def reps(tenant_id: uuid.UUID) -> list[User]:
             .order_by(User.name)
         )
     )
+
+
+@dataclass(frozen=True)
+class ReplyContext:
+    """What a person needs beside a reply to sort it: the lead's live sequences and why the classifier
+    guessed what it did."""
+
+    sequences: list[tuple[str, str]]  # (sequence name, enrollment status) of the lead's live enrollments
+    because: str
+
+
+def reply_contexts(replies: list[LeadReply]) -> dict[uuid.UUID, ReplyContext]:
+    """Context for each reply, in two queries whatever the number of replies."""
+    from nurture_ui.models import LIVE_STATUSES, Activity, Enrollment
+
+    lead_ids = {r.lead_id for r in replies}
+    if not lead_ids:
+        return {}
+    live: dict[uuid.UUID, list[tuple[str, str]]] = {}
+    for lead_id, name, status in db.session.execute(
+        sa.select(Enrollment.lead_id, Sequence.name, Enrollment.status)
+        .join(Sequence, Sequence.id == Enrollment.sequence_id)
+        .where(Enrollment.lead_id.in_(lead_ids), Enrollment.status.in_(LIVE_STATUSES))
+        .order_by(Sequence.name)
+    ):
+        live.setdefault(lead_id, []).append((name, status))
+    because: dict[str, str] = {}
+    for data in db.session.scalars(
+        sa.select(Activity.data).where(Activity.lead_id.in_(lead_ids), Activity.type == "reply_received")
+    ):
+        if (data or {}).get("reply_id"):
+            because[data["reply_id"]] = data.get("because") or ""
+    return {
+        r.id: ReplyContext(sequences=live.get(r.lead_id, []), because=because.get(str(r.id), ""))
+        for r in replies
+    }

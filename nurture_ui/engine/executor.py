@@ -52,6 +52,7 @@ from nurture_ui.models import (
     Task,
     Tenant,
 )
+from nurture_ui.triage import PENDING, hold_if_pending
 
 log = logging.getLogger(__name__)
 
@@ -278,6 +279,11 @@ def execute_step(
         # A paused (or draft) sequence holds its enrollments where they are; the dispatcher skips them.
         enrollment.lease_until = None
         return "held"
+    if any(r.triage == PENDING for r in replies) and hold_if_pending(
+        enrollment, now=now, came_from="step_due"
+    ):
+        # A reply nobody has sorted yet: the step waits for the person who sorts it (nurture_ui.triage).
+        return "paused_for_triage"
 
     steps = sequence.steps
     step = next((s for s in steps if s.step_order >= enrollment.current_step_order), None)

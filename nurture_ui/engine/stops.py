@@ -20,6 +20,7 @@ EXIT_REASONS = (
     "converted",
     "disqualified",
     "positive_reply",
+    "negative_reply",
     "replied",
     "inactive",
     "sequence_archived",
@@ -29,11 +30,15 @@ EXIT_REASONS = (
 def exit_reason(lead, sequence, *, enrolled_on: datetime, replies: Iterable, now: datetime) -> str | None:
     """The reason the enrollment of ``lead`` in ``sequence`` must exit now, or None to go on.
 
-    ``replies`` are the lead's replies (any order); only those received since ``enrolled_on`` count.
-    Do-not-contact, unsubscribe and a hard bounce always stop; the rest follow the sequence's exit rules.
+    ``replies`` are the lead's replies (any order); only those received since ``enrolled_on`` count, and
+    not one waiting in the triage queue: its sentiment is a guess nobody confirmed (the enrollment waits
+    for it instead, see ``nurture_ui.triage``). Do-not-contact, unsubscribe and a hard bounce always stop;
+    the rest follow the sequence's exit rules.
     """
     rules = {**DEFAULT_EXIT_RULES, **(sequence.exit_rules or {})}
-    recent = [r for r in replies if r.received_at >= enrolled_on and r.received_at <= now]
+    recent = [
+        r for r in replies if enrolled_on <= r.received_at <= now and getattr(r, "triage", None) != "pending"
+    ]
     if lead.do_not_contact:
         return "do_not_contact"
     if lead.unsubscribed_at is not None or any(r.sentiment == "unsubscribe" for r in recent):
@@ -46,6 +51,8 @@ def exit_reason(lead, sequence, *, enrolled_on: datetime, replies: Iterable, now
         return "disqualified"
     if rules.get("positive_reply") and any(r.sentiment == "positive" for r in recent):
         return "positive_reply"
+    if rules.get("negative_reply") and any(r.sentiment == "negative" for r in recent):
+        return "negative_reply"
     if rules.get("any_reply") and any(r.sentiment != "out_of_office" for r in recent):
         return "replied"
     inactivity_days = rules.get("inactivity_days")

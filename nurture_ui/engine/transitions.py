@@ -27,6 +27,7 @@ from nurture_ui.extensions import db, one_of
 from nurture_ui.lifecycle import exit_enrollment
 from nurture_ui.models import Enrollment, Lead, LeadReply, OutboundMessage, Sequence, Task, Tenant
 from nurture_ui.models.task import CALL_OUTCOMES
+from nurture_ui.triage import has_pending_reply, hold_if_pending
 
 
 class TransitionRefused(Exception):
@@ -171,7 +172,9 @@ def _resume_in_session(
     actor_id: uuid.UUID | None,
     data: dict,
 ) -> str:
-    """Resume a paused enrollment after a person finished its step; the next step is timed from ``now``."""
+    """Resume a paused enrollment after a person finished its step; the next step is timed from ``now``.
+    When the lead has a reply waiting in the triage queue, the enrollment moves on to that next step but
+    waits there, paused for the triage, until the reply is sorted."""
     sequence = db.session.get(Sequence, enrollment.sequence_id)
     tenant = db.session.get(Tenant, enrollment.tenant_id)
     activity.record_for_enrollment(
@@ -181,7 +184,7 @@ def _resume_in_session(
         occurred_at=now,
         data={"step": after_step, **data},
     )
-    return advance_in_session(
+    outcome = advance_in_session(
         enrollment,
         sequence.steps,
         after_step=after_step,
@@ -190,12 +193,18 @@ def _resume_in_session(
         tenant=tenant,
         actor_id=actor_id,
     )
+    if outcome == "scheduled" and hold_if_pending(
+        enrollment, now=now, actor_id=actor_id, came_from=data.get("reason", "resumed")
+    ):
+        return "paused_for_triage"
+    return outcome
 
 
 class ReviewRefused(TransitionRefused):
     """A draft that may not be approved or rejected now. ``str()`` is the reason for the reviewer;
     ``code`` says what happened: ``reviewed`` (someone else was first), ``stopped`` (the lead may no longer
-    be mailed: the enrollment exited), ``replied`` (the lead replied after the draft: it waits), ``invalid``."""
+    be mailed: the enrollment exited), ``replied`` (the lead replied after the draft: it waits), ``triage``
+    (a reply of the lead waits in the triage queue: the draft waits for it), ``invalid``."""
 
     def __init__(self, reason: str, *, code: str):
         super().__init__(reason)
@@ -216,7 +225,7 @@ class Approval:
 class Rejection:
     message: OutboundMessage
     action: str  # "skip" | "exit"
-    enrollment_outcome: str  # "scheduled" | "completed" | "exited" | "unchanged"
+    enrollment_outcome: str  # "scheduled" | "completed" | "exited" | "unchanged" | "paused_for_triage"
 
 
 REJECT_ACTIONS = ("skip", "exit")
@@ -326,6 +335,14 @@ def approve_message(
                 f"Not sent to {lead.name}: {reasons.exit_reason(reason).lower()}, so the enrollment has ended.",
                 code="stopped",
             )
+    if has_pending_reply(lead.id):
+        # Not even "send anyway": the reply may be an opt-out nobody has read yet.
+        db.session.rollback()
+        raise ReviewRefused(
+            f"Not sent: {lead.name} sent a reply that waits to be sorted (Inbox → Replies to sort). "
+            "Sort it first; the draft waits here.",
+            code="triage",
+        )
     reply = None if despite_reply else _reply_since(lead, message.created_at, now)
     if reply is not None:
         note = f"{lead.name} replied on {reply.received_at:%b %-d} after this draft was written."

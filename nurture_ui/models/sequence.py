@@ -17,6 +17,8 @@ DEFAULT_EXIT_RULES = {
     "disqualification": True,
     "unsubscribe": True,
     "positive_reply": True,
+    # "Not interested": a refusal that is not an opt-out still ends the sequence unless turned off.
+    "negative_reply": True,
     "any_reply": False,
     "inactivity_days": None,
 }

@@ -17,6 +17,7 @@ from nurture_ui.extensions import db
 from nurture_ui.models import OutboundMessage, Sequence
 from nurture_ui.reasons import reschedule_reason
 from nurture_ui.tenancy import get_or_404, parse_id, scoped
+from nurture_ui.web import inbox_replies
 from nurture_ui.web.access import allow
 from nurture_ui.web.relative_time import since
 from nurture_ui.work_queues import (
@@ -25,12 +26,15 @@ from nurture_ui.work_queues import (
     draft_count,
     drafts_by_ids,
     drafts_query,
+    reply_to_sort_count,
     reps,
     step_counts,
     task_count,
 )
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
+# The "Replies to sort" tab lives under /inbox/replies (endpoints inbox.replies.*).
+bp.register_blueprint(inbox_replies.bp)
 bp.add_app_template_filter(since, "since")
 bp.add_app_template_global(ROUTINE_REVIEW_REASON, "routine_review_reason")
 
@@ -69,7 +73,14 @@ def index():
         return render_template("inbox/_partials/list.html", **context)
     sequences = db.session.scalars(scoped(Sequence).order_by(Sequence.name)).all()
     team = reps(current_user.tenant_id) if current_user.role in SEES_EVERYONE else []
-    return render_template("inbox/index.html", sequences=sequences, team=team, **context)
+    return render_template(
+        "inbox/index.html",
+        sequences=sequences,
+        team=team,
+        draft_total=draft_count(current_user),
+        reply_total=reply_to_sort_count(current_user),
+        **context,
+    )
 
 
 @bp.route("/count")
@@ -105,6 +116,7 @@ def _answer(body: str, *, status_text: str | None = None, status_tone: str = "ok
         status_text=status_text,
         status_tone=status_tone,
         total=draft_count(current_user, filters),
+        draft_total=draft_count(current_user),
     )
     response = make_response(body + oob)
     response.headers["HX-Trigger"] = "inbox-changed"
@@ -219,6 +231,8 @@ def reject(message_id):
         text = f"Rejected: {lead} leaves the sequence."
     elif rejection.enrollment_outcome == "completed":
         text = f"Rejected: that was the last step, so {lead} has finished the sequence."
+    elif rejection.enrollment_outcome == "paused_for_triage":
+        text = f"Rejected: step skipped; {lead}'s next step waits until their reply is sorted."
     else:
         text = f"Rejected: step skipped; {lead} moves on to the next step."
     return _answer("", status_text=text)
@@ -256,6 +270,7 @@ def approve_selected():
             status_text=text,
             status_tone=tone,
             total=draft_count(current_user, filters),
+            draft_total=draft_count(current_user),
         )
     )
     response.headers["HX-Trigger"] = "inbox-changed"
@@ -272,6 +287,12 @@ class _Counts:
         return g.nav_draft_count
 
     @property
+    def replies(self) -> int:
+        if "nav_reply_count" not in g:
+            g.nav_reply_count = reply_to_sort_count(current_user)
+        return g.nav_reply_count
+
+    @property
     def tasks(self) -> int:
         if "nav_task_count" not in g:
             g.nav_task_count = task_count(current_user)
@@ -284,7 +305,7 @@ def sidebar_counts():
     return {
         "queue_counts": _Counts(),
         "nav_counters": {
-            "inbox.index": "inbox/_partials/nav_count.html",
+            "inbox.index": "inbox/_partials/nav_counts.html",
             "tasks.index": "tasks/_partials/nav_count.html",
         },
     }

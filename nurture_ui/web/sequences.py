@@ -15,7 +15,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 from nurture_ui import rules, sequences
 from nurture_ui.extensions import db
 from nurture_ui.leads import lead_by_email, team
-from nurture_ui.models import SEQUENCE_STATUSES, Sequence
+from nurture_ui.models import DEFAULT_EXIT_RULES, SEQUENCE_STATUSES, Sequence
 from nurture_ui.sequences import SequenceRefused
 from nurture_ui.tenancy import current_tenant_id, get_or_404
 from nurture_ui.web.access import ALL_ROLES, EDITORS, allow
@@ -147,6 +147,8 @@ def builder_context(sequence: Sequence, *, count_matches: bool = True, **extra) 
         else (_current_match_count(sequence) if count_matches else None),
         exit_errors=extra.pop("exit_errors", []),
         exit_switches=rules.EXIT_SWITCHES,
+        # A sequence saved before a switch existed follows that switch's default (the engine does too).
+        exit_defaults=DEFAULT_EXIT_RULES,
         describe_rule=rules.describe,
         **extra,
     )
@@ -346,6 +348,8 @@ def _slim_context(sequence: Sequence) -> dict:
         editable=can_edit() and sequences.is_editable(sequence),
         can_edit=can_edit(),
         exit_switches=rules.EXIT_SWITCHES,
+        # A sequence saved before a switch existed follows that switch's default (the engine does too).
+        exit_defaults=DEFAULT_EXIT_RULES,
         describe_rule=rules.describe,
         owner_names={str(u.id): u.name for u in team(sequence.tenant_id)},
     )

@@ -56,6 +56,8 @@ ID_FREE = {
     "team.index": "lists and adds users of the admin's own tenant",
     "inbox.index": "lists drafts of the user's tenant only (reps: their own leads)",
     "inbox.count": "counts drafts of the user's tenant only",
+    "inbox.replies.index": "lists replies to sort of the user's tenant only (reps: their own leads)",
+    "inbox.replies.count": "counts replies to sort of the user's tenant only",
     "inbox.approve_selected": "message ids come in the form and are read through tenancy: the form walk"
     " sends foreign ones",
     "tasks.index": "lists tasks of the user's tenant only (reps: their own)",
@@ -132,6 +134,9 @@ ROLE_TABLE: dict[str, frozenset[str] | None | dict[str, frozenset[str]]] = {
     "lead_imports.show": BUILDERS,
     "inbox.index": INBOX_AND_TASKS,
     "inbox.count": INBOX_AND_TASKS,
+    "inbox.replies.index": INBOX_AND_TASKS,
+    "inbox.replies.count": INBOX_AND_TASKS,
+    "inbox.replies.decide": INBOX_AND_TASKS,
     "inbox.card": INBOX_AND_TASKS,
     "inbox.edit": INBOX_AND_TASKS,
     "inbox.approve": INBOX_AND_TASKS,

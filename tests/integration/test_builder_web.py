@@ -299,6 +299,7 @@ def test_exit_switches_save_and_refuse_bad_days(login_as, tenant):
         "disqualification": False,
         "unsubscribe": False,
         "positive_reply": True,
+        "negative_reply": False,  # a switch the form leaves off is saved off
         "any_reply": True,
         "inactivity_days": 30,
     }
@@ -321,7 +322,7 @@ def test_an_exit_rule_error_keeps_the_switches_and_days_typed(login_as, tenant, 
     exit_form = page[page.index('id="exit-rules"') :]
     for key in ("conversion", "any_reply", "inactivity_on"):
         assert f'name="{key}" checked' in exit_form, key
-    for key in ("disqualification", "unsubscribe", "positive_reply"):
+    for key in ("disqualification", "unsubscribe", "positive_reply", "negative_reply"):
         assert f'name="{key}" >' in exit_form, key
     assert 'name="inactivity_days" value="0"' in exit_form
     db.session.expire_all()

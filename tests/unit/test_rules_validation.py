@@ -153,7 +153,7 @@ def test_exit_rules_are_switches():
     assert rules.validate({"positive_reply": "yes", "inactivity_days": 0, "moon": True}, kind="exit") == [
         "Exit rule 'positive_reply': must be on or off (true or false).",
         "Exit rule 'inactivity_days': a whole number of days from 1 to 365, or off.",
-        "Exit rule 'moon': unknown; use conversion, disqualification, unsubscribe, positive_reply, any_reply, inactivity_days.",
+        "Exit rule 'moon': unknown; use conversion, disqualification, unsubscribe, positive_reply, negative_reply, any_reply, inactivity_days.",
     ]
 
 
