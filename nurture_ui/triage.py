@@ -54,11 +54,20 @@ def hold_for_triage(
     """Pause the lead's running enrollments (``reply_triage``) while ``reply`` waits for a person.
 
     Enrollments already paused for something else (a draft to approve, a task, out of office) keep their
-    pause: whatever would lift it checks ``has_pending_reply`` first. Returns the enrollments it paused.
+    pause: whatever would lift it checks ``has_pending_reply`` first. A sequence whose ``any_reply`` rule
+    is on exits instead when the best guess is a reply a person wrote. Returns the enrollments it paused.
     """
+    from nurture_ui.signals import CONVERSATION, exit_rule_on
+
     paused = []
     for enrollment in lifecycle.live_enrollments(lead.id, lock=True):
-        if enrollment.status == "active":
+        if reply.sentiment in CONVERSATION and exit_rule_on(enrollment.sequence.exit_rules, "any_reply"):
+            # The sequence ends on any reply a person wrote, whatever it means: no need to wait for the
+            # sorting (the person still sorts it: an opt-out must reach the lead's record).
+            lifecycle.exit_enrollment(
+                enrollment, "replied", actor_id=actor_id, now=now, data={"reply_id": str(reply.id)}
+            )
+        elif enrollment.status == "active":
             _pause(enrollment, reply_id=reply.id, actor_id=actor_id, now=now)
             paused.append(enrollment)
     return paused

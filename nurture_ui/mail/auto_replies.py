@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from nurture_ui.classifier import OUT_OF_OFFICE
+from nurture_ui.classify.out_of_office import find_out_of_office
+from nurture_ui.classify.text import fold
 from nurture_ui.mail.parse import ParsedMail
 
 # Subjects auto-responders write (at the start: "Re: out of office plans" is a person's reply).
@@ -18,7 +19,8 @@ _AUTO_SUBJECT = re.compile(
     r")",
     re.IGNORECASE,
 )
-# Out of office, beyond the classifier's English phrases: German, French and Spanish notices.
+# Words of away notices beyond the classifier's out-of-office phrases, read only in mail whose headers or
+# subject already say a machine wrote it.
 _AWAY = re.compile(
     r"abwesen|nicht\s+im\s+b[üu]ro|au[ßs]er\s+haus|urlaub|bin\s+(?:ab\s+dem\s+|am\s+)?.{0,40}wieder"
     r"|absent(?:e)?\b|en\s+cong[ée]s?|hors\s+du\s+bureau|de\s+retour"
@@ -42,7 +44,7 @@ def read_auto_reply(parsed: ParsedMail) -> AutoReply | None:
     """The auto-reply (or bulk mail) ``parsed`` is, or None for a message a person wrote."""
     because = _auto_header(parsed)
     subject_says = bool(_AUTO_SUBJECT.search(parsed.subject))
-    away = subject_says or bool(OUT_OF_OFFICE.search(parsed.text) or _AWAY.search(parsed.text))
+    away = subject_says or bool(find_out_of_office(fold(parsed.text)) or _AWAY.search(parsed.text))
     if because:
         return AutoReply(because, out_of_office=away)
     if subject_says:

@@ -36,7 +36,9 @@ def test_rep_corrects_the_classification_and_the_enrollment_follows(login_as, te
     db.session.expire_all()
     reply = db.session.scalars(sa.select(LeadReply)).one()
     assert reply.sentiment == "neutral"  # the rep knows the manager asked for a call
-    assert db.session.get(Enrollment, enrollment.id).status == "active"
+    # No rule recognised it: it waits for a person to sort it, and the sequence waits with it.
+    assert reply.triage == "pending"
+    assert db.session.get(Enrollment, enrollment.id).status == "paused"
 
     rep.post(f"/leads/{lead.id}/replies/{reply.id}/classification", {"sentiment": "positive"})
     db.session.expire_all()
