@@ -195,7 +195,7 @@ def correct_reply(reply: LeadReply, sentiment: str, *, actor_id: uuid.UUID | Non
     return outcome
 
 
-def _reply_exit_reason(exit_rules: dict | None, sentiment: str) -> str | None:
+def reply_exit_reason(exit_rules: dict | None, sentiment: str) -> str | None:
     if sentiment == "positive" and exit_rule_on(exit_rules, "positive_reply"):
         return "positive_reply"
     if sentiment == "negative" and exit_rule_on(exit_rules, "negative_reply"):
@@ -220,7 +220,7 @@ def react_to_reply(outcome: Outcome, *, actor_id, now: datetime, taking_over: tu
         )
     else:
         for enrollment in lifecycle.live_enrollments(lead.id, lock=True):
-            reason = _reply_exit_reason(enrollment.sequence.exit_rules, reply.sentiment)
+            reason = reply_exit_reason(enrollment.sequence.exit_rules, reply.sentiment)
             if reason and lifecycle.exit_enrollment(
                 enrollment, reason, actor_id=actor_id, now=now, data=data
             ):
@@ -244,7 +244,7 @@ def _undo_reply(reply: LeadReply, old: str, new: str, outcome: Outcome, *, actor
         new_reason = (
             "unsubscribed"
             if new == "unsubscribe"
-            else _reply_exit_reason(enrollment.sequence.exit_rules, new)
+            else reply_exit_reason(enrollment.sequence.exit_rules, new)
         )
         if new_reason:
             enrollment.exit_reason = new_reason  # still out, now for the corrected reason

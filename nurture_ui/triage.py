@@ -54,18 +54,21 @@ def hold_for_triage(
     """Pause the lead's running enrollments (``reply_triage``) while ``reply`` waits for a person.
 
     Enrollments already paused for something else (a draft to approve, a task, out of office) keep their
-    pause: whatever would lift it checks ``has_pending_reply`` first. A sequence whose ``any_reply`` rule
-    is on exits instead when the best guess is a reply a person wrote. Returns the enrollments it paused.
+    pause: whatever would lift it checks ``has_pending_reply`` first. Where the best guess (other than
+    positive) would end the sequence by its exit rules, it ends now instead. Returns the enrollments it paused.
     """
-    from nurture_ui.signals import CONVERSATION, exit_rule_on
+    from nurture_ui.signals import reply_exit_reason
 
     paused = []
     for enrollment in lifecycle.live_enrollments(lead.id, lock=True):
-        if reply.sentiment in CONVERSATION and exit_rule_on(enrollment.sequence.exit_rules, "any_reply"):
-            # The sequence ends on any reply a person wrote, whatever it means: no need to wait for the
-            # sorting (the person still sorts it: an opt-out must reach the lead's record).
+        # A guess that would end the sequence ("not interested", or any reply where that rule is on) ends
+        # it now: stopping is the safe side of a guess. A guessed positive only pauses (a wrong one must not
+        # cost the lead its sequence). Either way a person still sorts the reply: an opt-out must reach the
+        # lead's record, whatever the sequence did.
+        stop = reply_exit_reason(enrollment.sequence.exit_rules, reply.sentiment)
+        if stop and reply.sentiment != "positive":
             lifecycle.exit_enrollment(
-                enrollment, "replied", actor_id=actor_id, now=now, data={"reply_id": str(reply.id)}
+                enrollment, stop, actor_id=actor_id, now=now, data={"reply_id": str(reply.id)}
             )
         elif enrollment.status == "active":
             _pause(enrollment, reply_id=reply.id, actor_id=actor_id, now=now)

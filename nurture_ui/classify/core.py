@@ -9,8 +9,9 @@ The order of the checks is the order of what matters most:
 4. A refusal is read before the words that would otherwise look interested (``sentiment``). A refusal
    beside a clear yes ("Interested? No.") is a conflict: a person decides.
 5. Text the rules cannot read (another language, another script) goes to a person.
-6. A reply in which no rule recognised anything goes to a person too: "neutral" is what is left when the
-   rules found nothing, and nothing found is not evidence that the lead did not ask to stop.
+6. A refusal goes to a person too (the sequence stops meanwhile by its "not interested" rule): is it "not
+   now" or "never again"? And so does a reply in which no rule recognised anything: "neutral" is what is
+   left when the rules found nothing, and nothing found is not evidence that the lead did not ask to stop.
 
 Every verdict keeps the rules' best guess in ``sentiment`` and the phrase that decided in ``reason``.
 """
@@ -71,7 +72,9 @@ def classify(text: str, received_on: date) -> Classification:
     if refusal and interest and strong:
         guess = Classification("negative", f"{refusal} / {interest}", needs_person=True)
     elif refusal:
-        guess = Classification("negative", refusal)
+        # "Not interested" is how many people opt out, and a refusal often carries a request to stop in
+        # words no rule knows ("…and I'd rather not hear from you"): a person decides between the two.
+        guess = Classification("negative", refusal, needs_person=True)
     elif interest:
         guess = Classification("positive", interest)
     elif unreadable(folded):

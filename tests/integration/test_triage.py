@@ -66,7 +66,7 @@ def _activities(lead, kind):
     )
 
 
-@pytest.mark.parametrize("guess", ["positive", "negative", "unsubscribe", "out_of_office", "neutral"])
+@pytest.mark.parametrize("guess", ["positive", "unsubscribe", "out_of_office", "neutral"])
 def test_an_unsure_reply_pauses_the_sequence_and_acts_on_nothing_else(tenant, clock, unsure, guess):
     lead, enrollment = _live(tenant)
     reply = unsure(lead, guess=guess)
@@ -84,6 +84,21 @@ def test_an_unsure_reply_pauses_the_sequence_and_acts_on_nothing_else(tenant, cl
     assert paused.data["reason"] == "reply_triage" and paused.data["reply_id"] == str(reply.id)
     assert not _activities(lead, "nurture_exited") and not _activities(lead, "lead_unsubscribed")
     assert _activities(lead, "reply_received")[0].data["triage"] == "pending"
+
+
+def test_an_unsure_not_interested_reply_ends_the_sequence_at_once_and_still_waits_for_a_person(
+    tenant, clock, unsure
+):
+    # Stopping is the safe side of a guess; whether the lead opted out for good is a person's call.
+    lead, enrollment = _live(tenant)
+    reply = unsure(lead, guess="negative")
+    db.session.expire_all()
+    enrollment = db.session.get(Enrollment, enrollment.id)
+    assert (reply.triage, reply.sentiment) == ("pending", "negative")
+    assert (enrollment.status, enrollment.exit_reason) == ("exited", "negative_reply")
+    assert enrollment.lead.unsubscribed_at is None
+    [exited] = _activities(lead, "nurture_exited")
+    assert exited.data["reply_id"] == str(reply.id)
 
 
 def test_a_reply_a_person_classified_does_not_wait(tenant, clock, monkeypatch):

@@ -27,11 +27,9 @@ def check_no_opt_out_missed_and_positives_precise(path: Path, capsys) -> None:
     assert result.positive_precision_auto >= TARGET_POSITIVE_PRECISION, result.wrong_positives
 
 
-def test_no_held_out_opt_out_is_missed_and_auto_positives_are_precise(capsys):
-    path = DATA / "replies_heldout.jsonl"
-    if not path.exists():
-        pytest.skip("tests/data/replies_heldout.jsonl is not on this branch")
-    check_no_opt_out_missed_and_positives_precise(path, capsys)
+@pytest.mark.parametrize("name", ["replies_heldout.jsonl", "replies_heldout2.jsonl"])
+def test_no_held_out_opt_out_is_missed_and_auto_positives_are_precise(name, capsys):
+    check_no_opt_out_missed_and_positives_precise(DATA / name, capsys)
 
 
 def test_no_development_set_opt_out_is_missed_and_auto_positives_are_precise(capsys):
