@@ -366,7 +366,11 @@ def main(argv: list[str] | None = None) -> int:
              "database of the page benchmark (made afresh)": _without_password(pages_url), "Redis": redis_url}  # fmt: skip
     output.write_text(
         render(
-            rows, about, when, [engine_command, enroll_command, pages_command, *(c for _, c in classifier_runs)], args.smoke
+            rows,
+            about,
+            when,
+            [engine_command, enroll_command, pages_command, *(c for _, c in classifier_runs)],
+            args.smoke,
         )
     )
     print(table(rows))

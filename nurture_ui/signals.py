@@ -242,9 +242,7 @@ def _undo_reply(reply: LeadReply, old: str, new: str, outcome: Outcome, *, actor
         )
     for enrollment in _exited_by(reply):
         new_reason = (
-            "unsubscribed"
-            if new == "unsubscribe"
-            else reply_exit_reason(enrollment.sequence.exit_rules, new)
+            "unsubscribed" if new == "unsubscribe" else reply_exit_reason(enrollment.sequence.exit_rules, new)
         )
         if new_reason:
             enrollment.exit_reason = new_reason  # still out, now for the corrected reason
