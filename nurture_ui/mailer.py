@@ -31,6 +31,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from nurture_ui import activity, clock
 from nurture_ui.extensions import db, one_of
+from nurture_ui.mail.reply_tokens import reply_address
 from nurture_ui.models import Activity, Lead, OutboundMessage
 
 log = logging.getLogger(__name__)
@@ -106,9 +107,14 @@ class WireEmail:
         return not (self.sender.isascii() and self.recipient.isascii())
 
 
-def wire_email(message, *, now: datetime) -> WireEmail:
+def wire_email(message, *, now: datetime, sender: tuple[str, str] | None = None) -> WireEmail:
     """The email for an outbox row, as bytes: its stable Message-ID, the one-click unsubscribe headers and
     link, a UTF-8 plain-text body.
+
+    ``sender`` is the (display name, address) the email goes out From, None for the app's ``MAIL_FROM``; the
+    envelope sender is that address, and ``Reply-To`` is that address plus-tagged with a signed token naming
+    this outbox row (``reply_tokens.reply_address``), so a reply whose client dropped In-Reply-To still
+    finds its email.
 
     Written out directly (CRLF lines; encoded words for headers that are not ASCII; quoted-printable for a
     body that is not 7-bit ASCII in short lines) instead of through ``email.message.EmailMessage``, whose
@@ -116,6 +122,7 @@ def wire_email(message, *, now: datetime) -> WireEmail:
     values are neutralised (``header_text``) or refused (``recipient_address``): no header injection.
     """
     config = current_app.config
+    from_header, sender_address = _from(sender) if sender else _sender(config["MAIL_FROM"])
     recipient = recipient_address(message.to_email)
     link = unsubscribe_url(message.lead_id)
     body = f"{message.body.rstrip()}\n\n--\nTo stop receiving these emails, unsubscribe: {link}\n"
@@ -125,8 +132,9 @@ def wire_email(message, *, now: datetime) -> WireEmail:
     else:
         encoding, payload = "quoted-printable", binascii.b2a_qp(body.encode("utf-8"), istext=True)
     headers = (
-        ("From", _sender(config["MAIL_FROM"])[0]),
+        ("From", from_header),
         ("To", recipient),
+        ("Reply-To", reply_address(sender_address, message.id)),
         ("Subject", _header("Subject", header_text(message.subject))),
         ("Message-ID", header_text(message.message_id)),
         ("Date", format_datetime(now)),
@@ -139,13 +147,20 @@ def wire_email(message, *, now: datetime) -> WireEmail:
     )
     head = "".join(f"{name}: {value}\r\n" for name, value in headers)
     data = head.encode("utf-8") + b"\r\n" + payload.replace(b"\n", b"\r\n")
-    return WireEmail(sender=_sender(config["MAIL_FROM"])[1], recipient=recipient, data=data)
+    return WireEmail(sender=sender_address, recipient=recipient, data=data)
 
 
 @functools.lru_cache(maxsize=8)
 def _sender(mail_from: str) -> tuple[str, str]:
     """The From header and the envelope sender for ``MAIL_FROM`` (the same for every message)."""
     return _header("From", header_text(mail_from), address=True), parseaddr(mail_from)[1]
+
+
+@functools.lru_cache(maxsize=256)
+def _from(sender: tuple[str, str]) -> tuple[str, str]:
+    """The From header and the envelope sender for a (display name, address) (the same for its every message)."""
+    name, address = sender
+    return _header("From", formataddr((header_text(name), header_text(address))), address=True), address
 
 
 def _header(name: str, value: str, *, address: bool = False) -> str:

@@ -309,3 +309,22 @@ def test_a_server_offering_pipelining_gets_each_message_in_one_round_trip(
     ]
     # The other five ride on the previous message's content: one write, one round trip a message.
     assert all(b"\r\n.\r\nMAIL FROM:" in w for w in envelopes if w not in alone)
+
+
+def test_an_email_goes_out_from_the_given_sender_with_a_signed_reply_to(app, clock, queued):
+    from nurture_ui.mail.reply_tokens import message_row_id_from_address
+    from nurture_ui.mailer import compose_email, wire_email
+
+    email = wire_email(queued, now=clock.now(), sender=("Rita Rep", "rita@sales.example.test"))
+    assert email.sender == "rita@sales.example.test"
+    parsed = compose_email(queued, now=clock.now())  # the default: the app's MAIL_FROM
+    assert parsed["From"].addresses[0].addr_spec == "nurture@localhost"
+    assert message_row_id_from_address(parsed["Reply-To"].addresses[0].addr_spec) == queued.id
+    from email import message_from_bytes, policy
+
+    parsed = message_from_bytes(email.data, policy=policy.default)
+    [author] = parsed["From"].addresses
+    assert (author.display_name, author.addr_spec) == ("Rita Rep", "rita@sales.example.test")
+    reply_to = parsed["Reply-To"].addresses[0].addr_spec
+    assert reply_to.startswith("rita+r") and reply_to.endswith("@sales.example.test")
+    assert message_row_id_from_address(reply_to) == queued.id
