@@ -30,7 +30,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from nurture_ui import activity, clock
-from nurture_ui.extensions import db, one_of
+from nurture_ui.extensions import db
 from nurture_ui.mail.reply_tokens import reply_address
 from nurture_ui.models import Activity, Lead, OutboundMessage
 
@@ -309,77 +309,67 @@ class SendReport:
     failed: list[uuid.UUID] = field(default_factory=list)
     cancelled: list[uuid.UUID] = field(default_factory=list)
     skipped: list[uuid.UUID] = field(default_factory=list)
+    # Still queued, held back until the frequency cap, or the mailbox's spacing or daily limit, lets them go.
+    held: list[uuid.UUID] = field(default_factory=list)
 
 
 def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> SendReport:
-    """Send each ``queued`` message once over one SMTP connection.
+    """Send each ``queued`` message once, over one SMTP connection per server.
 
-    Messages are claimed a small group at a time (``MAIL_CLAIM_GROUP``): the group's move to ``sending`` is
-    committed before any of it goes to the server, and the group's outcomes (``sent``, ``failed``, back to
-    ``queued``) commit with the claim of the next group. One commit serves a whole group, and a crash at any
-    point leaves at most one group in ``sending``: those messages become ``unknown`` for a person to look
-    at and are never resent automatically. Messages in any other state are skipped (another job sent them,
-    a person cancelled them). A message to a lead who became do-not-contact or unsubscribed in the meantime
-    is cancelled instead of sent.
+    Messages are claimed a small group at a time (``MAIL_CLAIM_GROUP``). Right before its claim, a group is
+    checked again (``engine.presend.plan_group``: the one stop decision, for the whole group in one query):
+    a message whose lead may no longer be mailed is ``cancelled``; one the frequency cap, or its mailbox's
+    spacing or daily limit, does not let go yet stays ``queued``, held until it may (``send_after``); the rest
+    go From their lead's owner's mailbox when the owner has one. The group's move to ``sending`` is committed
+    with those decisions before any of it goes to the server, and the group's outcomes (``sent``, ``failed``,
+    back to ``queued``) commit with the claim of the next group. One commit serves a whole group, and a
+    crash at any point leaves at most one group in ``sending``: those messages become ``unknown`` for a
+    person to look at and are never resent automatically. Messages in any other state are skipped (another
+    job sent them, a person cancelled them).
     """
+    from nurture_ui.engine.presend import apply_plan, plan_group
+
     replaying = now is not None
     now = now or clock.now()
     report = SendReport()
-    table = OutboundMessage.__table__
     ids = [uuid.UUID(str(i)) for i in message_ids]
-    rows = {
-        row.id: row
-        for row in db.session.execute(
-            sa.select(
-                table.c.id,
-                table.c.tenant_id,
-                table.c.lead_id,
-                table.c.enrollment_id,
-                table.c.sequence_id,
-                table.c.step_order,
-                table.c.to_email,
-                table.c.subject,
-                table.c.body,
-                table.c.message_id,
-                table.c.attempts,
-                Lead.do_not_contact,
-                Lead.unsubscribed_at,
-            )
-            .join(Lead, Lead.id == table.c.lead_id)
-            .where(one_of(table.c.id, ids), table.c.status == "queued")
-        )
-    }
-    db.session.commit()
     config = current_app.config
     max_attempts = int(config.get("MAIL_MAX_ATTEMPTS", 5))
     group_size = max(1, int(config.get("MAIL_CLAIM_GROUP", 20)))
-    connection = SmtpConnection(config)
+    connections: dict[uuid.UUID | None, SmtpConnection] = {}
+
+    def connection_for(sender) -> SmtpConnection:
+        """The app's SMTP server, or the sender's mailbox's own when it has one."""
+        key = sender.mailbox_id if sender is not None and sender.smtp else None
+        if key not in connections:
+            connections[key] = SmtpConnection(sender.smtp if key else config)
+        return connections[key]
+
     try:
         for start in range(0, len(ids), group_size):
-            sendable = []
-            for message_id in ids[start : start + group_size]:
-                row = rows.get(message_id)
-                if row is None:
-                    report.skipped.append(message_id)
-                elif row.do_not_contact or row.unsubscribed_at is not None:
-                    error = "the lead may no longer be contacted"
-                    _finish(row, now, "cancelled", expected="queued", error=error)
-                    report.cancelled.append(message_id)
-                else:
-                    sendable.append(row)
-            # The claim's own instant (not the job's start): how long it has been in flight is read from
-            # here, by the stuck sweep and by a person matching an `unknown` to an outage.
-            claimed = _claim([row.id for row in sendable], now if replaying else clock.now())
-            # Commits the claim with the outcomes of the group before it.
+            # The check's and the claim's own instant (not the job's start): the cap and a mailbox's spacing
+            # are measured right before sending, and how long a claim has been in flight is read from here.
+            at = now if replaying else clock.now()
+            plan = plan_group(ids[start : start + group_size], at)
+            apply_plan(plan, at)
+            report.skipped.extend(plan.missing)
+            report.cancelled.extend(row.id for row, _ in plan.cancelled)
+            report.held.extend(row.id for row, _ in plan.held)
+            senders = {row.id: sender for row, sender in plan.send}
+            claimed = _claim([row.id for row, _ in plan.send], at)
+            # Commits the decisions and the claim with the outcomes of the group before it.
             db.session.commit()
-            sent, untried = [], [row for row in sendable if row.id in claimed]
-            report.skipped.extend(row.id for row in sendable if row.id not in claimed)
+            sent, untried = [], [row for row, _ in plan.send if row.id in claimed]
+            report.skipped.extend(row.id for row, _ in plan.send if row.id not in claimed)
             try:
-                emails = {row.id: _wire_or_failure(row, now) for row in untried}
+                emails = {row.id: _wire_or_failure(row, now, senders[row.id]) for row in untried}
                 while untried:
                     row = untried.pop(0)  # from here on it may have reached the server
                     email = emails[row.id]
+                    connection = connection_for(senders[row.id])
                     following = emails[untried[0].id] if untried else None
+                    if following is not None and connection_for(senders[untried[0].id]) is not connection:
+                        following = None
                     try:
                         if isinstance(email, _PermanentFailure):
                             raise email
@@ -412,14 +402,16 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
         try:
             db.session.commit()  # the last group's outcomes
         finally:
-            connection.close()
+            for connection in connections.values():
+                connection.close()
     return report
 
 
-def _wire_or_failure(row, now: datetime) -> WireEmail | _PermanentFailure:
-    """The row's email, or the permanent failure of a message that cannot be sent (a bad recipient)."""
+def _wire_or_failure(row, now: datetime, sender=None) -> WireEmail | _PermanentFailure:
+    """The row's email (From ``sender``'s mailbox, else ``MAIL_FROM``), or the permanent failure of a message
+    that cannot be sent (a bad recipient)."""
     try:
-        return wire_email(row, now=now)
+        return wire_email(row, now=now, sender=sender.identity if sender is not None else None)
     except UnsendableMessage as error:
         return _PermanentFailure(str(error), bad_address=True)
 
@@ -432,7 +424,7 @@ def _claim(message_ids: list[uuid.UUID], claimed_at: datetime) -> set[uuid.UUID]
     moved = db.session.connection().execute(
         sa.update(table)
         .where(table.c.id.in_(message_ids), table.c.status == "queued")
-        .values(status="sending", attempts=table.c.attempts + 1, updated_at=claimed_at)
+        .values(status="sending", attempts=table.c.attempts + 1, updated_at=claimed_at, send_after=None)
         .returning(table.c.id)
     )
     return {uuid.UUID(str(i)) for i in moved.scalars()}
@@ -542,16 +534,34 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def requeue_stale_queued(now: datetime, *, explicit_now: datetime | None = None, limit: int = 1000) -> int:
-    """Give a new send job to ``queued`` messages whose job was lost or whose retry delay has passed."""
+    """Give a new send job to ``queued`` messages whose job was lost or whose retry delay has passed, and to
+    held messages whose ``send_after`` has come (handed out once; a job lost after that is handed out again
+    after the lost-job delay). A held message keeps its ``send_after`` until a send job claims it: its mailbox
+    spaces new emails after the turns it reserved."""
     table = OutboundMessage.__table__
     shortest = min(retry_delay(0), retry_delay(1))
     candidates = db.session.execute(
         sa.select(table.c.id, table.c.attempts, table.c.updated_at)
-        .where(table.c.status == "queued", table.c.updated_at <= now - shortest)
+        .where(
+            table.c.status == "queued",
+            table.c.send_after.is_(None),
+            table.c.updated_at <= now - shortest,
+        )
         .order_by(table.c.updated_at)
         .limit(limit)
     ).all()
     due = [row.id for row in candidates if row.updated_at + retry_delay(row.attempts) <= now]
+    held = db.session.execute(
+        sa.select(table.c.id, table.c.updated_at, table.c.send_after)
+        .where(table.c.status == "queued", table.c.send_after.is_not(None), table.c.send_after <= now)
+        .order_by(table.c.send_after)
+        .limit(limit)
+    ).all()
+    due += [
+        row.id
+        for row in held
+        if row.updated_at < row.send_after or row.updated_at + retry_delay(0) <= now
+    ]
     if due:
         # Touch them so the next tick does not hand them out again while this job waits in the queue.
         db.session.execute(
@@ -583,7 +593,7 @@ def mark_stuck_sending_unknown(now: datetime) -> int:
                 table.c.step_order,
                 table.c.updated_at,
             )
-            .where(table.c.status == "sending", table.c.updated_at < cutoff)
+            .where(table.c.status == "sending", table.c.send_after.is_(None), table.c.updated_at < cutoff)
             .limit(1000)
         )
     }
