@@ -13,7 +13,7 @@ from aiosmtpd.controller import Controller
 from nurture_ui.engine.presend import group_facts, refusal_of
 from nurture_ui.engine.replay import run_due
 from nurture_ui.engine.stops import send_refusal
-from nurture_ui.extensions import db
+from nurture_ui.extensions import db, get_queue
 from nurture_ui.mail.reply_tokens import message_row_id_from_address
 from nurture_ui.mailer import requeue_stale_queued, send_messages
 from nurture_ui.models import Activity, Enrollment, LeadReply, Mailbox, OutboundMessage, Sequence
@@ -439,3 +439,28 @@ def test_a_send_group_costs_the_same_statements_whatever_its_size(
     small, large = run(3), run(30)
     assert large == small, (small, large)
     assert small <= (8 if with_mailbox else 6), small
+
+
+# --- through a real RQ worker ------------------------------------------------------------------------
+
+
+def test_a_mailboxs_sends_are_spread_a_minute_apart_through_the_real_worker(
+    clock, tenant, rita, one_step, smtp_server
+):
+    """Every tick is the real dispatcher job: it runs the steps, whose send jobs send one email and hold the
+    rest; each later tick's sweep hands out the email whose turn has come."""
+    from tests.engine.test_through_rq import tick
+
+    queue = get_queue()
+    queue.empty()
+    make_mailbox(tenant, rita, min_spacing_seconds=60)
+    leads = [factories.make_lead(tenant, owner_id=rita.id) for _ in range(3)]
+    start = clock.now()
+    for lead in leads:
+        enroll(lead, one_step, start)
+    for k in range(3):
+        tick(queue, clock, start + timedelta(seconds=60 * k))
+        assert len(smtp_server.messages) == k + 1
+    sent = db.session.scalars(sa.select(OutboundMessage.sent_at).order_by(OutboundMessage.sent_at)).all()
+    assert sent == [start + timedelta(seconds=60 * k) for k in range(3)]
+    assert {str(m["From"]) for m in smtp_server.messages} == {"Rita Rep <rita@acme.test>"}
