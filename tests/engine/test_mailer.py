@@ -41,7 +41,9 @@ def test_sent_email_carries_message_id_one_click_unsubscribe_and_a_signed_link(
     assert report.sent == [queued.id]
     [email] = smtp_server.messages
     assert email["Message-ID"] == queued.message_id
-    assert email["Subject"] == "Hi Ada" and email["To"] == "ada@example.test"
+    assert email["Subject"] == "Hi Ada"
+    [to] = email["To"].addresses
+    assert (to.display_name, to.addr_spec) == (f"Ada {queued.lead.last_name}", "ada@example.test")
     assert email["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     link = email["List-Unsubscribe"].strip("<>")
     assert link.startswith(app.config["PUBLIC_URL"] + "/u/")
