@@ -53,7 +53,8 @@ def phrase(display_name: str) -> list[str]:
     if all(word and set(word) <= _ATEXT for word in words):
         return words
     quoted = [re.sub(r'(["\\])', r"\\\1", word) for word in words]
-    quoted[0], quoted[-1] = '"' + quoted[0], quoted[-1] + '"'
+    quoted[0] = '"' + quoted[0]
+    quoted[-1] += '"'
     return quoted  # one quoted string; folding between its words keeps their spaces (RFC 5322 §3.2.4)
 
 

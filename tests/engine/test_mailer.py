@@ -13,7 +13,7 @@ from nurture_ui.extensions import db
 from nurture_ui.mailer import lead_id_from_token, mark_stuck_sending_unknown, send_messages, unsubscribe_token
 from nurture_ui.models import Activity, Lead, OutboundMessage
 from tests import factories
-from tests.engine.conftest import enroll
+from tests.engine.conftest import InspectedSink, enroll
 
 
 @pytest.fixture
@@ -270,9 +270,11 @@ def pipelining_server(app, monkeypatch):
     """An SMTP server that advertises PIPELINING (the benchmark's sink) and refuses one address."""
     from bench.smtp_sink import serving_in_thread
 
-    with serving_in_thread(refuse=(b"lead3@example.test",)) as (server, port):
+    inspect = InspectedSink()
+    with serving_in_thread(refuse=(b"lead3@example.test",), inspect=inspect) as (server, port):
         monkeypatch.setitem(app.config, "SMTP_PORT", port)
         yield server
+    inspect.assert_well_formed()
 
 
 @pytest.fixture
@@ -280,9 +282,11 @@ def accepting_pipelining_server(app, monkeypatch):
     """The benchmark's sink, accepting every address."""
     from bench.smtp_sink import serving_in_thread
 
-    with serving_in_thread() as (server, port):
+    inspect = InspectedSink()
+    with serving_in_thread(inspect=inspect) as (server, port):
         monkeypatch.setitem(app.config, "SMTP_PORT", port)
         yield server
+    inspect.assert_well_formed()
 
 
 def test_a_server_offering_pipelining_gets_each_message_in_one_round_trip(
