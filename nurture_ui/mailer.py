@@ -21,9 +21,8 @@ from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
-from email.header import Header
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, make_msgid, parseaddr
+from email.utils import format_datetime, make_msgid, parseaddr
 
 import sqlalchemy as sa
 from flask import current_app
@@ -31,7 +30,10 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from nurture_ui import activity, clock
 from nurture_ui.extensions import db
+from nurture_ui.mail import headers
+from nurture_ui.mail.headers import BadAddress, parse_mailbox
 from nurture_ui.mail.reply_tokens import reply_address
+from nurture_ui.mail.smtp_open import SmtpSetupError, open_smtp
 from nurture_ui.models import Activity, Lead, OutboundMessage
 
 log = logging.getLogger(__name__)
@@ -65,12 +67,17 @@ def unsubscribe_url(lead_id: uuid.UUID) -> str:
 
 def new_message_id() -> str:
     """A fresh RFC 5322 Message-ID in the sender's domain; fixed on the message when it is created."""
-    domain = _sender(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "nurture.invalid"
+    domain = sender_identity(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "nurture.invalid"
     return make_msgid(idstring=uuid.uuid4().hex[:12], domain=domain)
 
 
 class UnsendableMessage(ValueError):
     """A message whose headers cannot be written safely (a recipient with line breaks, not one address)."""
+
+
+class BadSender(ValueError):
+    """A sender (``MAIL_FROM``, a mailbox's address) that is not one email address: the configuration's
+    fault, not the lead's, so the message waits (a transient failure shown in the outbox) until it is fixed."""
 
 
 _CONTROL = dict.fromkeys(range(32), " ") | {127: " "}
@@ -122,7 +129,7 @@ def wire_email(message, *, now: datetime, sender: tuple[str, str] | None = None)
     values are neutralised (``header_text``) or refused (``recipient_address``): no header injection.
     """
     config = current_app.config
-    from_header, sender_address = _from(sender) if sender else _sender(config["MAIL_FROM"])
+    from_header, sender_address = _from(sender) if sender else _app_sender(config["MAIL_FROM"])
     recipient = recipient_address(message.to_email)
     link = unsubscribe_url(message.lead_id)
     body = f"{message.body.rstrip()}\n\n--\nTo stop receiving these emails, unsubscribe: {link}\n"
@@ -131,11 +138,12 @@ def wire_email(message, *, now: datetime, sender: tuple[str, str] | None = None)
         encoding, payload = "7bit", body.encode("ascii")
     else:
         encoding, payload = "quoted-printable", binascii.b2a_qp(body.encode("utf-8"), istext=True)
-    headers = (
+    fields = (
         ("From", from_header),
-        ("To", recipient),
-        ("Reply-To", reply_address(sender_address, message.id)),
-        ("Subject", _header("Subject", header_text(message.subject))),
+        ("To", _to(_lead_name(message), recipient)),
+        # An email not yet in the outbox (a preview) has no row to name.
+        ("Reply-To", reply_address(sender_address, message.id) if message.id else sender_address),
+        ("Subject", headers.unstructured("Subject", header_text(message.subject))),
         ("Message-ID", header_text(message.message_id)),
         ("Date", format_datetime(now)),
         # RFC 8058: a mail client may unsubscribe with one POST to this URL, without opening a page.
@@ -145,34 +153,45 @@ def wire_email(message, *, now: datetime, sender: tuple[str, str] | None = None)
         ("Content-Type", 'text/plain; charset="utf-8"'),
         ("Content-Transfer-Encoding", encoding),
     )
-    head = "".join(f"{name}: {value}\r\n" for name, value in headers)
+    head = "".join(f"{name}: {value}\r\n" for name, value in fields)
     data = head.encode("utf-8") + b"\r\n" + payload.replace(b"\n", b"\r\n")
     return WireEmail(sender=sender_address, recipient=recipient, data=data)
 
 
-@functools.lru_cache(maxsize=8)
-def _sender(mail_from: str) -> tuple[str, str]:
-    """The From header and the envelope sender for ``MAIL_FROM`` (the same for every message)."""
-    return _header("From", header_text(mail_from), address=True), parseaddr(mail_from)[1]
+def sender_identity(mail_from: str) -> tuple[str, str]:
+    """(display name, address) of ``MAIL_FROM``-style text (``Acme, Inc. <n@acme.test>``, a quoted name, or
+    a bare address); raises ``BadSender`` naming the text when it is not one address."""
+    try:
+        return parse_mailbox(mail_from)
+    except BadAddress as error:
+        raise BadSender(f"the sender {error}") from error
 
 
 @functools.lru_cache(maxsize=256)
 def _from(sender: tuple[str, str]) -> tuple[str, str]:
-    """The From header and the envelope sender for a (display name, address) (the same for its every message)."""
+    """The From header and the envelope sender for a (display name, address): the same for each of its
+    messages, so written once."""
     name, address = sender
-    return _header("From", formataddr((header_text(name), header_text(address))), address=True), address
+    _, address = sender_identity(address)  # one plain address, whatever the caller passed
+    return headers.mailbox("From", header_text(name), address), address
 
 
-def _header(name: str, value: str, *, address: bool = False) -> str:
-    """A header value as written: as is when it is ASCII and short, else RFC 2047 encoded words (for an
-    address, only its display name is encoded), folded to lines under 78 characters."""
-    if value.isascii() and len(name) + len(value) < 76:
-        return value
-    if address:
-        display, mailbox = parseaddr(value)
-        if mailbox and display and not display.isascii():
-            return formataddr((display, mailbox), charset="utf-8")
-    return Header(value, "utf-8" if not value.isascii() else "us-ascii", header_name=name).encode("\r\n")
+@functools.lru_cache(maxsize=8)
+def _app_sender(mail_from: str) -> tuple[str, str]:
+    return _from(sender_identity(mail_from))
+
+
+def _to(display_name: str, address: str) -> str:
+    """The To header: the lead's name (quoted or encoded as needed) and their validated address."""
+    name = header_text(display_name)
+    if not name:
+        return address
+    return headers.mailbox("To", name, address)
+
+
+def _lead_name(message) -> str:
+    """The lead's name on an outbox row read with the lead's first and last names (empty without them)."""
+    return f"{getattr(message, 'first_name', '') or ''} {getattr(message, 'last_name', '') or ''}"
 
 
 def compose_email(message, *, now: datetime) -> EmailMessage:
@@ -196,6 +215,9 @@ class _TransientFailure(Exception):
 class SmtpConnection:
     """One SMTP session reused across a batch; opened on first use, reopened once if the server dropped it.
 
+    ``config`` is a mapping with the app config's SMTP keys (``SMTP_HOST``, ``SMTP_PORT``, ``SMTP_SECURITY``,
+    ``SMTP_USERNAME``, ``SMTP_PASSWORD``, ``SMTP_CA_FILE``, ``SMTP_TLS_VERIFY``): see ``mail.smtp_open``.
+
     With a server that offers PIPELINING (RFC 2920), ``send(email, following=next_email)`` writes the next
     email's MAIL, RCPT and DATA right after this one's content, so each message costs one round trip.
     """
@@ -207,13 +229,7 @@ class SmtpConnection:
         self._ahead: WireEmail | None = None
 
     def _open(self) -> smtplib.SMTP:
-        smtp = smtplib.SMTP(self.config["SMTP_HOST"], self.config["SMTP_PORT"], timeout=30)
-        if self.config.get("SMTP_STARTTLS"):
-            smtp.starttls()
-        if self.config.get("SMTP_USERNAME"):
-            smtp.login(self.config["SMTP_USERNAME"], self.config["SMTP_PASSWORD"] or "")
-        smtp.ehlo_or_helo_if_needed()
-        return smtp
+        return open_smtp(self.config)
 
     def send(self, email: WireEmail, *, following: WireEmail | None = None) -> None:
         try:
@@ -231,6 +247,11 @@ class SmtpConnection:
                 refused = self.smtp.sendmail(
                     email.sender, [email.recipient], email.data, mail_options=options
                 )
+        except SmtpSetupError as error:
+            # The configuration's fault (a certificate, credentials): the message waits, the log says why.
+            self.close()
+            log.warning("SMTP: %s", error)
+            raise _TransientFailure(str(error)) from error
         except smtplib.SMTPRecipientsRefused as error:
             code, text = next(iter(error.recipients.values()))
             raise (
@@ -371,7 +392,7 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
                     if following is not None and connection_for(senders[untried[0].id]) is not connection:
                         following = None
                     try:
-                        if isinstance(email, _PermanentFailure):
+                        if not isinstance(email, WireEmail):
                             raise email
                         connection.send(
                             email, following=following if isinstance(following, WireEmail) else None
@@ -407,13 +428,16 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
     return report
 
 
-def _wire_or_failure(row, now: datetime, sender=None) -> WireEmail | _PermanentFailure:
-    """The row's email (From ``sender``'s mailbox, else ``MAIL_FROM``), or the permanent failure of a message
-    that cannot be sent (a bad recipient)."""
+def _wire_or_failure(row, now: datetime, sender=None) -> WireEmail | _PermanentFailure | _TransientFailure:
+    """The row's email (From ``sender``'s mailbox, else ``MAIL_FROM``), or the failure of a message that
+    cannot be written: permanent for a bad recipient, transient for a bad sender (the configuration is
+    fixed, then it goes)."""
     try:
         return wire_email(row, now=now, sender=sender.identity if sender is not None else None)
     except UnsendableMessage as error:
         return _PermanentFailure(str(error), bad_address=True)
+    except BadSender as error:
+        return _TransientFailure(str(error))
 
 
 def _claim(message_ids: list[uuid.UUID], claimed_at: datetime) -> set[uuid.UUID]:
@@ -558,9 +582,7 @@ def requeue_stale_queued(now: datetime, *, explicit_now: datetime | None = None,
         .limit(limit)
     ).all()
     due += [
-        row.id
-        for row in held
-        if row.updated_at < row.send_after or row.updated_at + retry_delay(0) <= now
+        row.id for row in held if row.updated_at < row.send_after or row.updated_at + retry_delay(0) <= now
     ]
     if due:
         # Touch them so the next tick does not hand them out again while this job waits in the queue.

@@ -146,6 +146,8 @@ _FACTS = (
         _M.c.attempts,
         _M.c.mailbox_id,
         _M.c.send_after,
+        _L.c.first_name,  # the lead's name in To
+        _L.c.last_name,
         _L.c.do_not_contact,
         _L.c.unsubscribed_at,
         _L.c.undeliverable,
@@ -323,7 +325,6 @@ def mailbox_smtp_config(box) -> dict:
         "SMTP_HOST": box.smtp_host,
         "SMTP_PORT": box.smtp_port,
         "SMTP_SECURITY": box.smtp_security,
-        "SMTP_STARTTLS": box.smtp_security == "starttls",
         "SMTP_USERNAME": box.smtp_username or None,
         "SMTP_PASSWORD": open_sealed(box.smtp_secret) if box.smtp_secret else None,
         "SMTP_CA_FILE": config.get("SMTP_CA_FILE"),
@@ -414,9 +415,7 @@ def apply_plan(plan: GroupPlan, now: datetime) -> None:
     connection = db.session.connection()
     activities = []
     if plan.cancelled:
-        texts = {
-            row.id: f"Not sent: {reasons.stop_reason(stop).lower()}." for row, stop in plan.cancelled
-        }
+        texts = {row.id: f"Not sent: {reasons.stop_reason(stop).lower()}." for row, stop in plan.cancelled}
         moved = set(
             connection.execute(
                 sa.update(_M)
@@ -442,9 +441,7 @@ def apply_plan(plan: GroupPlan, now: datetime) -> None:
     if held:
         connection.execute(_HOLD, [{"the_id": row.id, "until": hold.until, "now": now} for row, hold in held])
         activities += [
-            _activity(
-                row, "message_held", now, held_until=hold.until.isoformat(), hold_reason=hold.reason
-            )
+            _activity(row, "message_held", now, held_until=hold.until.isoformat(), hold_reason=hold.reason)
             for row, hold in held
         ]
     moved_mailbox = [
@@ -491,4 +488,12 @@ def _activity(row, kind: str, now: datetime, **data) -> dict:
     }
 
 
-__all__ = ["GroupPlan", "Sender", "apply_plan", "group_facts", "mailbox_smtp_config", "plan_group", "refusal_of"]
+__all__ = [
+    "GroupPlan",
+    "Sender",
+    "apply_plan",
+    "group_facts",
+    "mailbox_smtp_config",
+    "plan_group",
+    "refusal_of",
+]

@@ -13,7 +13,7 @@ from nurture_ui.extensions import db
 from nurture_ui.mailer import lead_id_from_token, mark_stuck_sending_unknown, send_messages, unsubscribe_token
 from nurture_ui.models import Activity, Lead, OutboundMessage
 from tests import factories
-from tests.engine.conftest import enroll
+from tests.engine.conftest import InspectedSink, enroll
 
 
 @pytest.fixture
@@ -41,7 +41,9 @@ def test_sent_email_carries_message_id_one_click_unsubscribe_and_a_signed_link(
     assert report.sent == [queued.id]
     [email] = smtp_server.messages
     assert email["Message-ID"] == queued.message_id
-    assert email["Subject"] == "Hi Ada" and email["To"] == "ada@example.test"
+    assert email["Subject"] == "Hi Ada"
+    [to] = email["To"].addresses
+    assert (to.display_name, to.addr_spec) == (f"Ada {queued.lead.last_name}", "ada@example.test")
     assert email["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     link = email["List-Unsubscribe"].strip("<>")
     assert link.startswith(app.config["PUBLIC_URL"] + "/u/")
@@ -269,9 +271,11 @@ def pipelining_server(app, monkeypatch):
     """An SMTP server that advertises PIPELINING (the benchmark's sink) and refuses one address."""
     from bench.smtp_sink import serving_in_thread
 
-    with serving_in_thread(refuse=(b"lead3@example.test",)) as (server, port):
+    inspect = InspectedSink()
+    with serving_in_thread(refuse=(b"lead3@example.test",), inspect=inspect) as (server, port):
         monkeypatch.setitem(app.config, "SMTP_PORT", port)
         yield server
+    inspect.assert_well_formed()
 
 
 @pytest.fixture
@@ -279,9 +283,11 @@ def accepting_pipelining_server(app, monkeypatch):
     """The benchmark's sink, accepting every address."""
     from bench.smtp_sink import serving_in_thread
 
-    with serving_in_thread() as (server, port):
+    inspect = InspectedSink()
+    with serving_in_thread(inspect=inspect) as (server, port):
         monkeypatch.setitem(app.config, "SMTP_PORT", port)
         yield server
+    inspect.assert_well_formed()
 
 
 def test_a_server_offering_pipelining_gets_each_message_in_one_round_trip(
