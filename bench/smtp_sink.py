@@ -24,9 +24,11 @@ MAX_LINE = 1 << 20
 class SmtpSink:
     """An asyncio SMTP server; ``accepted`` counts messages whose DATA ended with a 250."""
 
-    def __init__(self, refuse: tuple[bytes, ...] = ()) -> None:
+    def __init__(self, refuse: tuple[bytes, ...] = (), inspect=None) -> None:
         self.accepted = 0
         self.refuse = refuse  # recipients answered 550 (tests of a client's refusal handling)
+        # Tests: called with each message's bytes (dots unstuffed); a message is only kept when this is set.
+        self.inspect = inspect
         self.server: asyncio.base_events.Server | None = None
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
@@ -73,8 +75,11 @@ class SmtpSink:
                         writer.write(b"503 5.5.1 Need RCPT before DATA\r\n")
                         continue
                     writer.write(b"354 End data with <CR><LF>.<CR><LF>\r\n")
-                    if not await self._read_data(reader):
+                    content = await self._read_data(reader, keep=self.inspect is not None)
+                    if content is None:
                         break
+                    if self.inspect is not None:
+                        self.inspect(content)
                     self.accepted += 1
                     sender, recipients = None, 0
                     writer.write(b"250 2.0.0 OK queued\r\n")
@@ -100,14 +105,18 @@ class SmtpSink:
             writer.close()
 
     @staticmethod
-    async def _read_data(reader: asyncio.StreamReader) -> bool:
-        """Consume a message up to the line holding a single dot; False if the client went away first."""
+    async def _read_data(reader: asyncio.StreamReader, *, keep: bool) -> bytes | None:
+        """Consume a message up to the line holding a single dot: its bytes when ``keep`` (else b""), None if
+        the client went away first."""
+        lines = []
         while True:
             line = await reader.readline()
             if not line:
-                return False
+                return None
             if line in (b".\r\n", b".\n"):
-                return True
+                return b"".join(lines)
+            if keep:
+                lines.append(line[1:] if line.startswith(b".") else line)
 
 
 @contextlib.contextmanager

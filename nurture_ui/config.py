@@ -43,6 +43,26 @@ def _int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def _smtp_security() -> str:
+    value = os.environ.get("SMTP_SECURITY", "").strip().lower()
+    if not value:
+        return "starttls" if os.environ.get("SMTP_STARTTLS", "").lower() in ("1", "true", "yes") else ""
+    if value not in ("none", "starttls", "ssl"):
+        raise ValueError(f"SMTP_SECURITY={value!r}: write none, starttls or ssl (implicit TLS, port 465)")
+    return value
+
+
+def _mail_from() -> str:
+    from nurture_ui.mail.headers import BadAddress, parse_mailbox
+
+    value = os.environ.get("MAIL_FROM", "Nurture <nurture@localhost>")
+    try:
+        parse_mailbox(value)
+    except BadAddress as error:
+        raise ValueError(f"MAIL_FROM: {error}") from error
+    return value
+
+
 def load_config(instance_path: str | Path) -> dict:
     instance_path = Path(instance_path)
     database_url = _database_url(instance_path)
@@ -83,8 +103,14 @@ def load_config(instance_path: str | Path) -> dict:
         "SMTP_PORT": int(os.environ.get("SMTP_PORT", "8025")),
         "SMTP_USERNAME": os.environ.get("SMTP_USERNAME") or None,
         "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD") or None,
-        "SMTP_STARTTLS": os.environ.get("SMTP_STARTTLS", "").lower() in ("1", "true", "yes"),
-        "MAIL_FROM": os.environ.get("MAIL_FROM", "Nurture <nurture@localhost>"),
+        # none | starttls | ssl (implicit TLS, usually port 465). Unset: starttls when the older
+        # SMTP_STARTTLS=true is set, else none, but then a password is only sent if SMTP_SECURITY=none is
+        # written out (nurture_ui.mail.smtp_security).
+        "SMTP_SECURITY": _smtp_security(),
+        "SMTP_CA_FILE": os.environ.get("SMTP_CA_FILE", "").strip() or None,
+        # Only an explicit false turns certificate checks off: for test servers with self-made certificates.
+        "SMTP_TLS_VERIFY": os.environ.get("SMTP_TLS_VERIFY", "").strip().lower() not in ("0", "false", "no"),
+        "MAIL_FROM": _mail_from(),
         "PUBLIC_URL": os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000"),
         # The engine: how often the scheduler ticks, how many enrollments a batch holds, how long a claim
         # lasts before another worker may take the rows over.

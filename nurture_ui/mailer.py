@@ -21,16 +21,19 @@ from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
-from email.header import Header
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, make_msgid, parseaddr
+from email.utils import format_datetime, make_msgid, parseaddr
 
 import sqlalchemy as sa
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from nurture_ui import activity, clock
-from nurture_ui.extensions import db, one_of
+from nurture_ui.extensions import db
+from nurture_ui.mail import headers
+from nurture_ui.mail.headers import BadAddress, parse_mailbox
+from nurture_ui.mail.reply_tokens import reply_address
+from nurture_ui.mail.smtp_open import SmtpSetupError, open_smtp
 from nurture_ui.models import Activity, Lead, OutboundMessage
 
 log = logging.getLogger(__name__)
@@ -64,12 +67,17 @@ def unsubscribe_url(lead_id: uuid.UUID) -> str:
 
 def new_message_id() -> str:
     """A fresh RFC 5322 Message-ID in the sender's domain; fixed on the message when it is created."""
-    domain = _sender(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "nurture.invalid"
+    domain = sender_identity(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "nurture.invalid"
     return make_msgid(idstring=uuid.uuid4().hex[:12], domain=domain)
 
 
 class UnsendableMessage(ValueError):
     """A message whose headers cannot be written safely (a recipient with line breaks, not one address)."""
+
+
+class BadSender(ValueError):
+    """A sender (``MAIL_FROM``, a mailbox's address) that is not one email address: the configuration's
+    fault, not the lead's, so the message waits (a transient failure shown in the outbox) until it is fixed."""
 
 
 _CONTROL = dict.fromkeys(range(32), " ") | {127: " "}
@@ -106,9 +114,14 @@ class WireEmail:
         return not (self.sender.isascii() and self.recipient.isascii())
 
 
-def wire_email(message, *, now: datetime) -> WireEmail:
+def wire_email(message, *, now: datetime, sender: tuple[str, str] | None = None) -> WireEmail:
     """The email for an outbox row, as bytes: its stable Message-ID, the one-click unsubscribe headers and
     link, a UTF-8 plain-text body.
+
+    ``sender`` is the (display name, address) the email goes out From, None for the app's ``MAIL_FROM``; the
+    envelope sender is that address, and ``Reply-To`` is that address plus-tagged with a signed token naming
+    this outbox row (``reply_tokens.reply_address``), so a reply whose client dropped In-Reply-To still
+    finds its email.
 
     Written out directly (CRLF lines; encoded words for headers that are not ASCII; quoted-printable for a
     body that is not 7-bit ASCII in short lines) instead of through ``email.message.EmailMessage``, whose
@@ -116,6 +129,7 @@ def wire_email(message, *, now: datetime) -> WireEmail:
     values are neutralised (``header_text``) or refused (``recipient_address``): no header injection.
     """
     config = current_app.config
+    from_header, sender_address = _from(sender) if sender else _app_sender(config["MAIL_FROM"])
     recipient = recipient_address(message.to_email)
     link = unsubscribe_url(message.lead_id)
     body = f"{message.body.rstrip()}\n\n--\nTo stop receiving these emails, unsubscribe: {link}\n"
@@ -124,10 +138,12 @@ def wire_email(message, *, now: datetime) -> WireEmail:
         encoding, payload = "7bit", body.encode("ascii")
     else:
         encoding, payload = "quoted-printable", binascii.b2a_qp(body.encode("utf-8"), istext=True)
-    headers = (
-        ("From", _sender(config["MAIL_FROM"])[0]),
-        ("To", recipient),
-        ("Subject", _header("Subject", header_text(message.subject))),
+    fields = (
+        ("From", from_header),
+        ("To", _to(_lead_name(message), recipient)),
+        # An email not yet in the outbox (a preview) has no row to name.
+        ("Reply-To", reply_address(sender_address, message.id) if message.id else sender_address),
+        ("Subject", headers.unstructured("Subject", header_text(message.subject))),
         ("Message-ID", header_text(message.message_id)),
         ("Date", format_datetime(now)),
         # RFC 8058: a mail client may unsubscribe with one POST to this URL, without opening a page.
@@ -137,27 +153,45 @@ def wire_email(message, *, now: datetime) -> WireEmail:
         ("Content-Type", 'text/plain; charset="utf-8"'),
         ("Content-Transfer-Encoding", encoding),
     )
-    head = "".join(f"{name}: {value}\r\n" for name, value in headers)
+    head = "".join(f"{name}: {value}\r\n" for name, value in fields)
     data = head.encode("utf-8") + b"\r\n" + payload.replace(b"\n", b"\r\n")
-    return WireEmail(sender=_sender(config["MAIL_FROM"])[1], recipient=recipient, data=data)
+    return WireEmail(sender=sender_address, recipient=recipient, data=data)
+
+
+def sender_identity(mail_from: str) -> tuple[str, str]:
+    """(display name, address) of ``MAIL_FROM``-style text (``Acme, Inc. <n@acme.test>``, a quoted name, or
+    a bare address); raises ``BadSender`` naming the text when it is not one address."""
+    try:
+        return parse_mailbox(mail_from)
+    except BadAddress as error:
+        raise BadSender(f"the sender {error}") from error
+
+
+@functools.lru_cache(maxsize=256)
+def _from(sender: tuple[str, str]) -> tuple[str, str]:
+    """The From header and the envelope sender for a (display name, address): the same for each of its
+    messages, so written once."""
+    name, address = sender
+    _, address = sender_identity(address)  # one plain address, whatever the caller passed
+    return headers.mailbox("From", header_text(name), address), address
 
 
 @functools.lru_cache(maxsize=8)
-def _sender(mail_from: str) -> tuple[str, str]:
-    """The From header and the envelope sender for ``MAIL_FROM`` (the same for every message)."""
-    return _header("From", header_text(mail_from), address=True), parseaddr(mail_from)[1]
+def _app_sender(mail_from: str) -> tuple[str, str]:
+    return _from(sender_identity(mail_from))
 
 
-def _header(name: str, value: str, *, address: bool = False) -> str:
-    """A header value as written: as is when it is ASCII and short, else RFC 2047 encoded words (for an
-    address, only its display name is encoded), folded to lines under 78 characters."""
-    if value.isascii() and len(name) + len(value) < 76:
-        return value
-    if address:
-        display, mailbox = parseaddr(value)
-        if mailbox and display and not display.isascii():
-            return formataddr((display, mailbox), charset="utf-8")
-    return Header(value, "utf-8" if not value.isascii() else "us-ascii", header_name=name).encode("\r\n")
+def _to(display_name: str, address: str) -> str:
+    """The To header: the lead's name (quoted or encoded as needed) and their validated address."""
+    name = header_text(display_name)
+    if not name:
+        return address
+    return headers.mailbox("To", name, address)
+
+
+def _lead_name(message) -> str:
+    """The lead's name on an outbox row read with the lead's first and last names (empty without them)."""
+    return f"{getattr(message, 'first_name', '') or ''} {getattr(message, 'last_name', '') or ''}"
 
 
 def compose_email(message, *, now: datetime) -> EmailMessage:
@@ -181,6 +215,9 @@ class _TransientFailure(Exception):
 class SmtpConnection:
     """One SMTP session reused across a batch; opened on first use, reopened once if the server dropped it.
 
+    ``config`` is a mapping with the app config's SMTP keys (``SMTP_HOST``, ``SMTP_PORT``, ``SMTP_SECURITY``,
+    ``SMTP_USERNAME``, ``SMTP_PASSWORD``, ``SMTP_CA_FILE``, ``SMTP_TLS_VERIFY``): see ``mail.smtp_open``.
+
     With a server that offers PIPELINING (RFC 2920), ``send(email, following=next_email)`` writes the next
     email's MAIL, RCPT and DATA right after this one's content, so each message costs one round trip.
     """
@@ -192,13 +229,7 @@ class SmtpConnection:
         self._ahead: WireEmail | None = None
 
     def _open(self) -> smtplib.SMTP:
-        smtp = smtplib.SMTP(self.config["SMTP_HOST"], self.config["SMTP_PORT"], timeout=30)
-        if self.config.get("SMTP_STARTTLS"):
-            smtp.starttls()
-        if self.config.get("SMTP_USERNAME"):
-            smtp.login(self.config["SMTP_USERNAME"], self.config["SMTP_PASSWORD"] or "")
-        smtp.ehlo_or_helo_if_needed()
-        return smtp
+        return open_smtp(self.config)
 
     def send(self, email: WireEmail, *, following: WireEmail | None = None) -> None:
         try:
@@ -216,6 +247,11 @@ class SmtpConnection:
                 refused = self.smtp.sendmail(
                     email.sender, [email.recipient], email.data, mail_options=options
                 )
+        except SmtpSetupError as error:
+            # The configuration's fault (a certificate, credentials): the message waits, the log says why.
+            self.close()
+            log.warning("SMTP: %s", error)
+            raise _TransientFailure(str(error)) from error
         except smtplib.SMTPRecipientsRefused as error:
             code, text = next(iter(error.recipients.values()))
             raise (
@@ -294,79 +330,69 @@ class SendReport:
     failed: list[uuid.UUID] = field(default_factory=list)
     cancelled: list[uuid.UUID] = field(default_factory=list)
     skipped: list[uuid.UUID] = field(default_factory=list)
+    # Still queued, held back until the frequency cap, or the mailbox's spacing or daily limit, lets them go.
+    held: list[uuid.UUID] = field(default_factory=list)
 
 
 def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> SendReport:
-    """Send each ``queued`` message once over one SMTP connection.
+    """Send each ``queued`` message once, over one SMTP connection per server.
 
-    Messages are claimed a small group at a time (``MAIL_CLAIM_GROUP``): the group's move to ``sending`` is
-    committed before any of it goes to the server, and the group's outcomes (``sent``, ``failed``, back to
-    ``queued``) commit with the claim of the next group. One commit serves a whole group, and a crash at any
-    point leaves at most one group in ``sending``: those messages become ``unknown`` for a person to look
-    at and are never resent automatically. Messages in any other state are skipped (another job sent them,
-    a person cancelled them). A message to a lead who became do-not-contact or unsubscribed in the meantime
-    is cancelled instead of sent.
+    Messages are claimed a small group at a time (``MAIL_CLAIM_GROUP``). Right before its claim, a group is
+    checked again (``engine.presend.plan_group``: the one stop decision, for the whole group in one query):
+    a message whose lead may no longer be mailed is ``cancelled``; one the frequency cap, or its mailbox's
+    spacing or daily limit, does not let go yet stays ``queued``, held until it may (``send_after``); the rest
+    go From their lead's owner's mailbox when the owner has one. The group's move to ``sending`` is committed
+    with those decisions before any of it goes to the server, and the group's outcomes (``sent``, ``failed``,
+    back to ``queued``) commit with the claim of the next group. One commit serves a whole group, and a
+    crash at any point leaves at most one group in ``sending``: those messages become ``unknown`` for a
+    person to look at and are never resent automatically. Messages in any other state are skipped (another
+    job sent them, a person cancelled them).
     """
+    from nurture_ui.engine.presend import apply_plan, plan_group
+
     replaying = now is not None
     now = now or clock.now()
     report = SendReport()
-    table = OutboundMessage.__table__
     ids = [uuid.UUID(str(i)) for i in message_ids]
-    rows = {
-        row.id: row
-        for row in db.session.execute(
-            sa.select(
-                table.c.id,
-                table.c.tenant_id,
-                table.c.lead_id,
-                table.c.enrollment_id,
-                table.c.sequence_id,
-                table.c.step_order,
-                table.c.to_email,
-                table.c.subject,
-                table.c.body,
-                table.c.message_id,
-                table.c.attempts,
-                Lead.do_not_contact,
-                Lead.unsubscribed_at,
-            )
-            .join(Lead, Lead.id == table.c.lead_id)
-            .where(one_of(table.c.id, ids), table.c.status == "queued")
-        )
-    }
-    db.session.commit()
     config = current_app.config
     max_attempts = int(config.get("MAIL_MAX_ATTEMPTS", 5))
     group_size = max(1, int(config.get("MAIL_CLAIM_GROUP", 20)))
-    connection = SmtpConnection(config)
+    connections: dict[uuid.UUID | None, SmtpConnection] = {}
+
+    def connection_for(sender) -> SmtpConnection:
+        """The app's SMTP server, or the sender's mailbox's own when it has one."""
+        key = sender.mailbox_id if sender is not None and sender.smtp else None
+        if key not in connections:
+            connections[key] = SmtpConnection(sender.smtp if key else config)
+        return connections[key]
+
     try:
         for start in range(0, len(ids), group_size):
-            sendable = []
-            for message_id in ids[start : start + group_size]:
-                row = rows.get(message_id)
-                if row is None:
-                    report.skipped.append(message_id)
-                elif row.do_not_contact or row.unsubscribed_at is not None:
-                    error = "the lead may no longer be contacted"
-                    _finish(row, now, "cancelled", expected="queued", error=error)
-                    report.cancelled.append(message_id)
-                else:
-                    sendable.append(row)
-            # The claim's own instant (not the job's start): how long it has been in flight is read from
-            # here, by the stuck sweep and by a person matching an `unknown` to an outage.
-            claimed = _claim([row.id for row in sendable], now if replaying else clock.now())
-            # Commits the claim with the outcomes of the group before it.
+            # The check's and the claim's own instant (not the job's start): the cap and a mailbox's spacing
+            # are measured right before sending, and how long a claim has been in flight is read from here.
+            at = now if replaying else clock.now()
+            plan = plan_group(ids[start : start + group_size], at)
+            apply_plan(plan, at)
+            report.skipped.extend(plan.missing)
+            report.cancelled.extend(row.id for row, _ in plan.cancelled)
+            report.held.extend(row.id for row, _ in plan.held)
+            senders = {row.id: sender for row, sender in plan.send}
+            claimed = _claim([row.id for row, _ in plan.send], at)
+            # Commits the decisions and the claim with the outcomes of the group before it.
             db.session.commit()
-            sent, untried = [], [row for row in sendable if row.id in claimed]
-            report.skipped.extend(row.id for row in sendable if row.id not in claimed)
+            sent, untried = [], [row for row, _ in plan.send if row.id in claimed]
+            report.skipped.extend(row.id for row, _ in plan.send if row.id not in claimed)
             try:
-                emails = {row.id: _wire_or_failure(row, now) for row in untried}
+                emails = {row.id: _wire_or_failure(row, now, senders[row.id]) for row in untried}
                 while untried:
                     row = untried.pop(0)  # from here on it may have reached the server
                     email = emails[row.id]
+                    connection = connection_for(senders[row.id])
                     following = emails[untried[0].id] if untried else None
+                    if following is not None and connection_for(senders[untried[0].id]) is not connection:
+                        following = None
                     try:
-                        if isinstance(email, _PermanentFailure):
+                        if not isinstance(email, WireEmail):
                             raise email
                         connection.send(
                             email, following=following if isinstance(following, WireEmail) else None
@@ -397,16 +423,21 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
         try:
             db.session.commit()  # the last group's outcomes
         finally:
-            connection.close()
+            for connection in connections.values():
+                connection.close()
     return report
 
 
-def _wire_or_failure(row, now: datetime) -> WireEmail | _PermanentFailure:
-    """The row's email, or the permanent failure of a message that cannot be sent (a bad recipient)."""
+def _wire_or_failure(row, now: datetime, sender=None) -> WireEmail | _PermanentFailure | _TransientFailure:
+    """The row's email (From ``sender``'s mailbox, else ``MAIL_FROM``), or the failure of a message that
+    cannot be written: permanent for a bad recipient, transient for a bad sender (the configuration is
+    fixed, then it goes)."""
     try:
-        return wire_email(row, now=now)
+        return wire_email(row, now=now, sender=sender.identity if sender is not None else None)
     except UnsendableMessage as error:
         return _PermanentFailure(str(error), bad_address=True)
+    except BadSender as error:
+        return _TransientFailure(str(error))
 
 
 def _claim(message_ids: list[uuid.UUID], claimed_at: datetime) -> set[uuid.UUID]:
@@ -417,7 +448,7 @@ def _claim(message_ids: list[uuid.UUID], claimed_at: datetime) -> set[uuid.UUID]
     moved = db.session.connection().execute(
         sa.update(table)
         .where(table.c.id.in_(message_ids), table.c.status == "queued")
-        .values(status="sending", attempts=table.c.attempts + 1, updated_at=claimed_at)
+        .values(status="sending", attempts=table.c.attempts + 1, updated_at=claimed_at, send_after=None)
         .returning(table.c.id)
     )
     return {uuid.UUID(str(i)) for i in moved.scalars()}
@@ -527,16 +558,32 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def requeue_stale_queued(now: datetime, *, explicit_now: datetime | None = None, limit: int = 1000) -> int:
-    """Give a new send job to ``queued`` messages whose job was lost or whose retry delay has passed."""
+    """Give a new send job to ``queued`` messages whose job was lost or whose retry delay has passed, and to
+    held messages whose ``send_after`` has come (handed out once; a job lost after that is handed out again
+    after the lost-job delay). A held message keeps its ``send_after`` until a send job claims it: its mailbox
+    spaces new emails after the turns it reserved."""
     table = OutboundMessage.__table__
     shortest = min(retry_delay(0), retry_delay(1))
     candidates = db.session.execute(
         sa.select(table.c.id, table.c.attempts, table.c.updated_at)
-        .where(table.c.status == "queued", table.c.updated_at <= now - shortest)
+        .where(
+            table.c.status == "queued",
+            table.c.send_after.is_(None),
+            table.c.updated_at <= now - shortest,
+        )
         .order_by(table.c.updated_at)
         .limit(limit)
     ).all()
     due = [row.id for row in candidates if row.updated_at + retry_delay(row.attempts) <= now]
+    held = db.session.execute(
+        sa.select(table.c.id, table.c.updated_at, table.c.send_after)
+        .where(table.c.status == "queued", table.c.send_after.is_not(None), table.c.send_after <= now)
+        .order_by(table.c.send_after)
+        .limit(limit)
+    ).all()
+    due += [
+        row.id for row in held if row.updated_at < row.send_after or row.updated_at + retry_delay(0) <= now
+    ]
     if due:
         # Touch them so the next tick does not hand them out again while this job waits in the queue.
         db.session.execute(
@@ -568,7 +615,7 @@ def mark_stuck_sending_unknown(now: datetime) -> int:
                 table.c.step_order,
                 table.c.updated_at,
             )
-            .where(table.c.status == "sending", table.c.updated_at < cutoff)
+            .where(table.c.status == "sending", table.c.send_after.is_(None), table.c.updated_at < cutoff)
             .limit(1000)
         )
     }

@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
-from nurture_ui import activity
+from nurture_ui import activity, clock, reasons
 from nurture_ui.extensions import db
-from nurture_ui.models import Activity, Enrollment, Lead, OutboundMessage
+from nurture_ui.models import Activity, Enrollment, Lead, LeadReply, OutboundMessage, Sequence
 
 PROBLEM_STATUSES = ("unknown", "failed")
 PAGE_SIZE = 200
@@ -86,19 +86,33 @@ def _aware(value: datetime) -> datetime:
 
 
 def refusal_to_send(message: OutboundMessage) -> str | None:
-    """Why this email may not go out again, or None: the lead said stop, its address does not take mail,
-    or its enrollment was stopped (an exit cancels what has not gone; a person must not undo that)."""
+    """Why this email may not go out again, or None: the one stop decision (``stops.send_refusal``) in words —
+    the lead said stop or replied, its address does not take mail, or its enrollment was stopped (an exit
+    cancels what has not gone; a person must not undo that)."""
+    from nurture_ui.engine.stops import send_refusal
+
     lead = db.session.get(Lead, message.lead_id)
-    if lead.do_not_contact:
-        return f"{lead.name} is marked do-not-contact."
-    if lead.unsubscribed_at is not None:
-        return f"{lead.name} has unsubscribed."
-    if lead.undeliverable:
-        return f"{lead.name}'s address cannot receive mail (it bounced or was refused)."
     enrollment = db.session.get(Enrollment, message.enrollment_id)
-    if enrollment is not None and enrollment.status == "exited":
-        return f"{lead.name} has left the sequence, so its emails are no longer sent."
-    return None
+    sequence = db.session.get(Sequence, message.sequence_id)
+    replies = db.session.scalars(sa.select(LeadReply).where(LeadReply.lead_id == lead.id)).all()
+    now = clock.now()
+    reason = send_refusal(
+        lead,
+        sequence,
+        enrollment_status=enrollment.status if enrollment is not None else "exited",
+        enrolled_on=enrollment.enrolled_on if enrollment is not None else now,
+        replies=replies,
+        now=now,
+    )
+    if reason is None:
+        return None
+    words = {
+        "do_not_contact": f"{lead.name} is marked do-not-contact.",
+        "unsubscribed": f"{lead.name} has unsubscribed.",
+        "undeliverable": f"{lead.name}'s address cannot receive mail (it bounced or was refused).",
+        "enrollment_exited": f"{lead.name} has left the sequence, so its emails are no longer sent.",
+    }
+    return words.get(reason) or f"Not sent to {lead.name}: {reasons.stop_reason(reason).lower()}."
 
 
 def mark_delivered(message: OutboundMessage, *, actor_id: uuid.UUID, now: datetime) -> None:

@@ -48,7 +48,13 @@ RESUME_REASONS = {
 RESCHEDULE_REASONS = {
     "frequency_cap": "moved: the lead was emailed too recently (frequency cap)",
     "send_window": "moved into the send window",
+    "daily_limit": "moved: the sending mailbox reached its daily limit",
+    "spacing": "moved: the sending mailbox spaces its emails apart",
 }
+
+# Why the sender cancelled a queued email right before it went (``message_cancelled``'s ``reason``): every
+# exit reason, and an enrollment that had already ended.
+STOP_REASONS = {**EXIT_REASONS, "enrollment_exited": "The lead has left the sequence"}
 
 CHANNELS = {"email": "Email", "task": "Task", "call_reminder": "Call reminder"}
 
@@ -71,6 +77,10 @@ def resume_reason(code: str | None) -> str:
 
 def reschedule_reason(code: str | None) -> str:
     return RESCHEDULE_REASONS.get(code or "", _fallback(code).lower())
+
+
+def stop_reason(code: str | None) -> str:
+    return STOP_REASONS.get(code or "", _fallback(code))
 
 
 def channel(code: str | None) -> str:

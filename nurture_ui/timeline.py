@@ -53,6 +53,7 @@ MESSAGE_WORDS = {
     "unknown": "Email may not have gone out",
     "deferred": "Email delayed: the mail server will be tried again",
     "cancelled": "Email cancelled",
+    "held": "Email held back",
     "marked_sent": "Email marked as delivered",
     "dismissed": "Email dismissed: it will not be sent",
     "requeued_send_again": "Email sent again (it may arrive twice)",
@@ -178,6 +179,7 @@ def describe(
             "deferred": "warn",
             "dismissed": "muted",
             "cancelled": "muted",
+            "held": "warn",
         }.get(status, "info")
     elif kind == "reply_received" and data.get("triage") == "pending":
         entry.title = "The lead replied — waiting for a person to sort it"

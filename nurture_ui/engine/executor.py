@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from collections.abc import Sequence as Seq
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
@@ -30,8 +30,7 @@ from sqlalchemy.orm import selectinload
 from nurture_ui import activity, clock, new_rows
 from nurture_ui.drafting import TEMPLATE, Draft, DraftRequest, drafter_for
 from nurture_ui.engine.content import render_step_email
-from nurture_ui.engine.schedule import SendWindow, is_within_window, next_send_opening, zone_for
-from nurture_ui.engine.stops import exit_reason, step_conditions_hold
+from nurture_ui.engine.stops import send_hold, send_refusal, step_conditions_hold
 from nurture_ui.engine.transitions import (
     advance_in_session,
     exit_in_session,
@@ -46,6 +45,7 @@ from nurture_ui.models import (
     Enrollment,
     Lead,
     LeadReply,
+    Mailbox,
     OutboundMessage,
     Sequence,
     SequenceStep,
@@ -89,19 +89,26 @@ class _BatchContext:
     last_outbound: dict[uuid.UUID, datetime]
     # Drafts a person approved while the frequency cap or the send window held them: sent when due.
     approved: dict[uuid.UUID, OutboundMessage] = field(default_factory=dict)
+    # The enabled mailbox of each lead owner who has one: their leads' emails go out from it.
+    owner_mailboxes: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, enrollment_ids: Seq[uuid.UUID], locked: Seq[Enrollment] | None = None) -> _BatchContext:
-        """``locked``: the batch's enrollments when the caller has just locked and read them (else they
-        are read here)."""
+    def load(
+        cls, enrollment_ids: Seq[uuid.UUID], locked: Seq[tuple[Enrollment, Lead]] | None = None
+    ) -> _BatchContext:
+        """``locked``: the batch's enrollments and leads when the caller has just locked and read them
+        (else they are read here)."""
         session = db.session
-        rows = locked
-        if rows is None:
+        if locked is None:
             rows = session.execute(
-                sa.select(Enrollment.sequence_id, Enrollment.tenant_id, Enrollment.lead_id).where(
-                    one_of(Enrollment.id, enrollment_ids)
-                )
+                sa.select(Enrollment.sequence_id, Enrollment.tenant_id, Enrollment.lead_id, Lead.owner_id)
+                .join(Lead, Lead.id == Enrollment.lead_id)
+                .where(one_of(Enrollment.id, enrollment_ids))
             ).all()
+            owner_ids = {r.owner_id for r in rows}
+        else:
+            rows = [enrollment for enrollment, _ in locked]
+            owner_ids = {lead.owner_id for _, lead in locked}
         sequence_ids = {r.sequence_id for r in rows}
         lead_ids = {r.lead_id for r in rows}
         sequences = {
@@ -149,7 +156,23 @@ class _BatchContext:
                 )
             )
         }
-        return cls(sequences, tenants, templates, replies, last_outbound, approved)
+        owner_mailboxes = owner_mailbox_ids(owner_ids)
+        return cls(sequences, tenants, templates, replies, last_outbound, approved, owner_mailboxes)
+
+
+def owner_mailbox_ids(owner_ids) -> dict[uuid.UUID, uuid.UUID]:
+    """The enabled mailbox each of these users sends from (the oldest, when one has several); one query."""
+    owner_ids = {i for i in owner_ids if i is not None}
+    if not owner_ids:
+        return {}
+    found: dict[uuid.UUID, uuid.UUID] = {}
+    for user_id, mailbox_id in db.session.execute(
+        sa.select(Mailbox.user_id, Mailbox.id)
+        .where(one_of(Mailbox.user_id, owner_ids), Mailbox.enabled.is_(True))
+        .order_by(Mailbox.created_at.desc(), Mailbox.id.desc())
+    ):
+        found[user_id] = mailbox_id  # the last one written wins: the oldest
+    return found
 
 
 def _aware(value) -> datetime:
@@ -214,7 +237,7 @@ def _execute_together(ids: list[uuid.UUID], now: datetime) -> BatchReport:
     with new_rows.collecting():
         locked = lock_enrollments(ids)
         # Read after the lock: what the steps decide on is at least as fresh as the rows they change.
-        context = _BatchContext.load(ids, [enrollment for enrollment, _ in locked.values()])
+        context = _BatchContext.load(ids, list(locked.values()))
         for enrollment_id in ids:
             outcome = execute_step(enrollment_id, context, now, report, locked=locked.get(enrollment_id))
             report.count(outcome)
@@ -271,7 +294,14 @@ def execute_step(
     tenant = context.tenants.get(enrollment.tenant_id) or db.session.get(Tenant, enrollment.tenant_id)
     replies = context.replies.get(lead.id, [])
 
-    reason = exit_reason(lead, sequence, enrolled_on=enrollment.enrolled_on, replies=replies, now=now)
+    reason = send_refusal(
+        lead,
+        sequence,
+        enrollment_status=enrollment.status,
+        enrolled_on=enrollment.enrolled_on,
+        replies=replies,
+        now=now,
+    )
     if reason:
         exit_in_session(enrollment, reason=reason, now=now)
         return "exited"
@@ -313,19 +343,11 @@ def execute_step(
 
 
 def _execute_email(enrollment, lead, step, tenant, context, now, report, advance) -> str:
-    window = SendWindow.from_policy(tenant.policy_value("send_window"))
-    zone = zone_for(lead.timezone, tenant.policy_value("timezone"))
-    last = context.last_outbound.get(lead.id)
-    cap_ends = last + timedelta(hours=int(tenant.policy_value("frequency_cap_hours"))) if last else None
-    if cap_ends and now < cap_ends:
-        reschedule_in_session(
-            enrollment, due=next_send_opening(cap_ends, window, zone), now=now, reason="frequency_cap"
-        )
-        return "rescheduled"
-    if not is_within_window(now, window, zone):
-        reschedule_in_session(
-            enrollment, due=next_send_opening(now, window, zone), now=now, reason="send_window"
-        )
+    hold = send_hold(
+        last_sent=context.last_outbound.get(lead.id), tenant=tenant, lead_timezone=lead.timezone, now=now
+    )
+    if hold is not None:
+        reschedule_in_session(enrollment, due=hold.until, now=now, reason=hold.reason)
         return "rescheduled"
 
     held = context.approved.get(enrollment.id)
@@ -389,6 +411,7 @@ def _execute_email(enrollment, lead, step, tenant, context, now, report, advance
         queued_at=None if needs_review else now,
         message_id=new_message_id(),
         attempts=0,
+        mailbox_id=context.owner_mailboxes.get(lead.owner_id),
         created_at=now,
         updated_at=now,
     )
@@ -419,6 +442,7 @@ def _queue_approved(enrollment, lead, step, message, context, now, report, advan
     message.status = "queued"
     message.queued_at = now
     message.updated_at = now
+    message.mailbox_id = context.owner_mailboxes.get(lead.owner_id)
     _record_executed(enrollment, step, now, message=str(message.id), approved=True)
     context.last_outbound[lead.id] = now
     report.queued_message_ids.append(message.id)

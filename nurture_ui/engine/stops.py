@@ -1,4 +1,9 @@
-"""Why an enrollment must stop, and whether a step's conditions hold: the engine's re-check of one lead.
+"""Why an enrollment must stop, whether a lead may be mailed now, and whether a step's conditions hold.
+
+``may_mail`` (its halves ``send_refusal`` and ``send_hold``) is the one stop decision (DESIGN.md §8): the
+executor asks it when a step runs, approval when a person approves a draft, the outbox before a person sends an
+email again, and the sender (``nurture_ui.engine.presend``, the same rules for a whole group of emails at
+once) right before an email is handed to SMTP.
 
 The stops are checked in the order DESIGN.md gives, before every step. Step conditions are rules in the JSON
 rule language, evaluated by ``nurture_ui.rules.evaluate``; until that module exists, an empty condition holds
@@ -8,8 +13,10 @@ and any other condition is treated as false (the step is skipped), so nothing ru
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from nurture_ui.engine.schedule import SendWindow, is_within_window, next_send_opening, zone_for
 from nurture_ui.models import DEFAULT_EXIT_RULES
 
 # The exit reasons an enrollment can carry; the UI may translate them.
@@ -63,6 +70,91 @@ def exit_reason(lead, sequence, *, enrolled_on: datetime, replies: Iterable, now
     if sequence.status == "archived":
         return "sequence_archived"
     return None
+
+
+def send_refusal(
+    lead, sequence, *, enrollment_status: str, enrolled_on: datetime, replies: Iterable, now: datetime
+) -> str | None:
+    """Why ``lead`` may not be mailed now from its enrollment in ``sequence``, or None: an exit reason
+    (``exit_reason``: do-not-contact, unsubscribed, undeliverable, converted, disqualified, a positive or
+    opt-out reply, …), else ``enrollment_exited`` when the enrollment has already ended that way.
+
+    A completed enrollment may still be mailed: its last step's email is queued as it completes.
+    """
+    reason = exit_reason(lead, sequence, enrolled_on=enrolled_on, replies=replies, now=now)
+    if reason is None and enrollment_status == "exited":
+        return "enrollment_exited"
+    return reason
+
+
+@dataclass(frozen=True)
+class SendHold:
+    """Not now: the email may go from ``until`` (``reason``: frequency_cap, send_window, spacing,
+    daily_limit)."""
+
+    until: datetime
+    reason: str
+
+
+def cap_ends(last_sent: datetime | None, tenant) -> datetime | None:
+    """When the tenant's frequency cap, counted from the lead's last email ``last_sent``, lets another go."""
+    if last_sent is None:
+        return None
+    return last_sent + timedelta(hours=int(tenant.policy_value("frequency_cap_hours")))
+
+
+def send_hold(
+    *, last_sent: datetime | None, tenant, lead_timezone: str | None, now: datetime, window: bool = True
+) -> SendHold | None:
+    """When an email to a lead last emailed at ``last_sent`` may go, if not now: after the frequency cap,
+    at the next opening of the send window. With ``window`` an instant outside the send window holds too
+    (the executor and approval); without it (the sender, whose email the executor queued inside the window)
+    only the cap does, and its end still moves into the window."""
+    send_window = SendWindow.from_policy(tenant.policy_value("send_window"))
+    zone = zone_for(lead_timezone, tenant.policy_value("timezone"))
+    ends = cap_ends(last_sent, tenant)
+    if ends is not None and now < ends:
+        return SendHold(next_send_opening(ends, send_window, zone), "frequency_cap")
+    if window and not is_within_window(now, send_window, zone):
+        return SendHold(next_send_opening(now, send_window, zone), "send_window")
+    return None
+
+
+@dataclass(frozen=True)
+class MailDecision:
+    """Whether a lead may be mailed now: ``stop`` (never, with why), ``hold`` (later), or neither (now)."""
+
+    stop: str | None = None
+    hold: SendHold | None = None
+
+    @property
+    def now(self) -> bool:
+        return self.stop is None and self.hold is None
+
+
+def may_mail(
+    lead,
+    sequence,
+    *,
+    enrollment_status: str,
+    enrolled_on: datetime,
+    replies: Iterable,
+    last_sent: datetime | None,
+    tenant,
+    now: datetime,
+    window: bool = True,
+) -> MailDecision:
+    """The one stop decision: whether ``lead`` may be mailed now from its enrollment in ``sequence``.
+
+    ``send_refusal`` first (a stop is final), then ``send_hold`` (the frequency cap from ``last_sent``, the
+    lead's last email to go out, and with ``window`` the send window)."""
+    stop = send_refusal(
+        lead, sequence, enrollment_status=enrollment_status, enrolled_on=enrolled_on, replies=replies, now=now
+    )
+    if stop is not None:
+        return MailDecision(stop=stop)
+    hold = send_hold(last_sent=last_sent, tenant=tenant, lead_timezone=lead.timezone, now=now, window=window)
+    return MailDecision(hold=hold)
 
 
 def step_conditions_hold(conditions: dict | None, lead, *, now: datetime, replies: list) -> bool:

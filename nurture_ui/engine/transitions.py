@@ -17,11 +17,7 @@ import sqlalchemy as sa
 
 from nurture_ui import activity, reasons
 from nurture_ui.engine.schedule import (
-    SendWindow,
-    is_within_window,
-    next_send_opening,
     step_due_at,
-    zone_for,
 )
 from nurture_ui.extensions import db, one_of
 from nurture_ui.lifecycle import exit_enrollment
@@ -156,11 +152,18 @@ def exit_in_session(
 
 
 def _stop_reason(enrollment: Enrollment, lead: Lead, now: datetime) -> str | None:
-    from nurture_ui.engine.stops import exit_reason
+    from nurture_ui.engine.stops import send_refusal
 
     sequence = db.session.get(Sequence, enrollment.sequence_id)
     replies = db.session.scalars(sa.select(LeadReply).where(LeadReply.lead_id == lead.id)).all()
-    return exit_reason(lead, sequence, enrolled_on=enrollment.enrolled_on, replies=replies, now=now)
+    return send_refusal(
+        lead,
+        sequence,
+        enrollment_status=enrollment.status,
+        enrolled_on=enrollment.enrolled_on,
+        replies=replies,
+        now=now,
+    )
 
 
 def _resume_in_session(
@@ -278,16 +281,18 @@ def _last_outbound_to(lead_id: uuid.UUID, *, other_than: uuid.UUID) -> datetime 
 
 def _hold(message: OutboundMessage, lead: Lead, tenant: Tenant, now: datetime) -> tuple[datetime, str] | None:
     """When an approved draft may go, if not now: after the lead's frequency cap, in the send window."""
-    window = SendWindow.from_policy(tenant.policy_value("send_window"))
-    zone = zone_for(lead.timezone, tenant.policy_value("timezone"))
+    from nurture_ui.engine.stops import send_hold
+
     last = _last_outbound_to(lead.id, other_than=message.id)
-    if last is not None:
-        cap_ends = last + timedelta(hours=int(tenant.policy_value("frequency_cap_hours")))
-        if now < cap_ends:
-            return next_send_opening(cap_ends, window, zone), "frequency_cap"
-    if not is_within_window(now, window, zone):
-        return next_send_opening(now, window, zone), "send_window"
-    return None
+    hold = send_hold(last_sent=last, tenant=tenant, lead_timezone=lead.timezone, now=now)
+    return (hold.until, hold.reason) if hold is not None else None
+
+
+def owner_mailbox_id(owner_id: uuid.UUID | None) -> uuid.UUID | None:
+    """The enabled mailbox the lead's owner sends from, if they have one (their leads' emails go from it)."""
+    from nurture_ui.engine.executor import owner_mailbox_ids
+
+    return owner_mailbox_ids([owner_id]).get(owner_id)
 
 
 def _reply_since(lead: Lead, since: datetime, now: datetime) -> LeadReply | None:
@@ -411,6 +416,7 @@ def approve_message(
 
     message.status = "queued"
     message.queued_at = now
+    message.mailbox_id = owner_mailbox_id(lead.owner_id)
     activity.record_for_enrollment(
         "nurture_step_executed",
         enrollment,

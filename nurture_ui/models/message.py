@@ -22,7 +22,10 @@ MESSAGE_STATUSES = (
 )
 
 
-_IN_FLIGHT = sa.text("status IN ('queued', 'sending')")
+# Emails in flight that are not held back (``send_after``): the lost-job and stuck-sending sweeps read these.
+_IN_FLIGHT_NOT_HELD = sa.text("status IN ('queued', 'sending') AND send_after IS NULL")
+# Emails the sender held back until ``send_after`` (a frequency cap, a mailbox's spacing or daily limit).
+_HELD = sa.text("status = 'queued' AND send_after IS NOT NULL")
 
 
 class OutboundMessage(IdMixin, TenantMixin, TimestampMixin, db.Model):
@@ -36,13 +39,20 @@ class OutboundMessage(IdMixin, TenantMixin, TimestampMixin, db.Model):
         # By status within a tenant, then in the inbox's order (oldest first): its first page is read in order.
         sa.Index("ix_messages_tenant_status", "tenant_id", "status", "created_at", "id"),
         # The dispatcher's outbox sweeps: queued messages whose job was lost, messages stuck in sending.
-        # Only those two states: a message leaves the index once it is sent (or anything else).
+        # Only those two states: a message leaves the index once it is sent (or anything else), and while
+        # it is held back (``send_after``).
         sa.Index(
             "ix_messages_status_updated_at",
             "status",
             "updated_at",
-            postgresql_where=_IN_FLIGHT,
-            sqlite_where=_IN_FLIGHT,
+            postgresql_where=_IN_FLIGHT_NOT_HELD,
+            sqlite_where=_IN_FLIGHT_NOT_HELD,
+        ),
+        # Held emails: by the time they may go (the sweep), and by mailbox (a new email is spaced after
+        # the sends its mailbox already reserved).
+        sa.Index("ix_messages_held_send_after", "send_after", postgresql_where=_HELD, sqlite_where=_HELD),
+        sa.Index(
+            "ix_messages_mailbox_held", "mailbox_id", "send_after", postgresql_where=_HELD, sqlite_where=_HELD
         ),
         # A mailbox's daily limit and spacing: its latest sends.
         sa.Index("ix_messages_mailbox_sent_at", "mailbox_id", "sent_at"),
@@ -87,6 +97,9 @@ class OutboundMessage(IdMixin, TenantMixin, TimestampMixin, db.Model):
     message_id: Mapped[str] = mapped_column(sa.String(255), nullable=False, unique=True)
     attempts: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
     error: Mapped[str | None] = mapped_column(sa.Text)
+    # Not to be sent before this instant: the sender held it (frequency cap, mailbox spacing or daily
+    # limit). Cleared when a send job claims it.
+    send_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The mailbox it goes out from (its owner's), None for the app's own sender.
     mailbox_id: Mapped[uuid.UUID | None] = mapped_column(
         sa.Uuid, sa.ForeignKey("mailboxes.id", ondelete="SET NULL")

@@ -51,6 +51,7 @@ def mail_catcher():
         else:
             os.environ[key] = value
     controller.stop()
+    handler.assert_well_formed()
 
 
 @pytest.fixture(scope="module")

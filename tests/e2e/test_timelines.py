@@ -42,6 +42,7 @@ def mailing_worker(request):
         else:
             os.environ[key] = value
     controller.stop()
+    handler.assert_well_formed()
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from nurture_ui.engine.schedule import schedule_first_step
 from nurture_ui.extensions import db
 from nurture_ui.models import Activity, OutboundMessage
 from tests import factories
+from tests.mail_checks import problems
 
 
 def free_port() -> int:
@@ -22,21 +23,34 @@ def free_port() -> int:
 
 
 class CollectingHandler:
-    """Keeps every message the server accepts; ``reply`` can be set to refuse (e.g. "451 try later")."""
+    """Keeps every message the server accepts; ``reply`` can be set to refuse (e.g. "451 try later").
+
+    Every message is first checked as a strict MTA would (``tests.mail_checks``): a malformed one is refused
+    with a 554 and kept in ``malformed``, and the fixtures fail the test over it (``assert_well_formed``).
+    """
 
     def __init__(self):
         self.messages = []
+        self.raw: list[bytes] = []
+        self.malformed: list[str] = []
         self.lock = threading.Lock()
         self.replies: list[str] = []
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        data = envelope.original_content or envelope.content
         with self.lock:
             if self.replies:
                 return self.replies.pop(0)
-            self.messages.append(
-                message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
-            )
+            found = problems(data)
+            if found:
+                self.malformed.append("\n".join(found))
+                return "554 5.6.0 Malformed message: " + found[0][:200].replace("\r", " ").replace("\n", " ")
+            self.raw.append(data)
+            self.messages.append(message_from_bytes(data, policy=policy.default))
         return "250 OK"
+
+    def assert_well_formed(self) -> None:
+        assert not self.malformed, "the app sent malformed messages:\n" + "\n\n".join(self.malformed)
 
     def by_recipient(self) -> dict[str, list]:
         result: dict[str, list] = {}
@@ -58,6 +72,23 @@ def smtp_server(app):
     yield handler
     app.config.update(saved)
     controller.stop()
+    handler.assert_well_formed()
+
+
+class InspectedSink:
+    """``inspect`` for the benchmark's SMTP sink in tests: every message it receives is checked as a strict
+    MTA would, and ``assert_well_formed`` fails the test over any malformed one."""
+
+    def __init__(self):
+        self.malformed: list[str] = []
+
+    def __call__(self, data: bytes) -> None:
+        found = problems(data)
+        if found:
+            self.malformed.append("\n".join(found))
+
+    def assert_well_formed(self) -> None:
+        assert not self.malformed, "the app sent malformed messages:\n" + "\n\n".join(self.malformed)
 
 
 # Each stop, set on a lead mid-sequence (the caller commits): the exit reason it must lead to → how to set it.

@@ -13,7 +13,7 @@ from nurture_ui.extensions import db
 from nurture_ui.mailer import lead_id_from_token, mark_stuck_sending_unknown, send_messages, unsubscribe_token
 from nurture_ui.models import Activity, Lead, OutboundMessage
 from tests import factories
-from tests.engine.conftest import enroll
+from tests.engine.conftest import InspectedSink, enroll
 
 
 @pytest.fixture
@@ -41,7 +41,9 @@ def test_sent_email_carries_message_id_one_click_unsubscribe_and_a_signed_link(
     assert report.sent == [queued.id]
     [email] = smtp_server.messages
     assert email["Message-ID"] == queued.message_id
-    assert email["Subject"] == "Hi Ada" and email["To"] == "ada@example.test"
+    assert email["Subject"] == "Hi Ada"
+    [to] = email["To"].addresses
+    assert (to.display_name, to.addr_spec) == (f"Ada {queued.lead.last_name}", "ada@example.test")
     assert email["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     link = email["List-Unsubscribe"].strip("<>")
     assert link.startswith(app.config["PUBLIC_URL"] + "/u/")
@@ -205,8 +207,9 @@ def test_messages_are_claimed_and_recorded_a_group_at_a_time(
         report = send_messages(seven_queued, clock.now())
     finally:
         sa.event.remove(db.engine, "commit", count)
-    # Read, then one claim per group (3, 3, 1) — each committed before its group went out — then the last outcomes.
-    assert commits == [0, 0, 3, 6, 7]
+    # One claim per group (3, 3, 1), each read and checked in its own transaction and committed before the
+    # group went out, then the last outcomes.
+    assert commits == [0, 3, 6, 7]
     assert report.sent == seven_queued
     assert statuses(seven_queued) == ["sent"] * 7 and len(smtp_server.messages) == 7
     logged = db.session.scalars(sa.select(Activity).where(Activity.type == "message_sent")).all()
@@ -268,9 +271,11 @@ def pipelining_server(app, monkeypatch):
     """An SMTP server that advertises PIPELINING (the benchmark's sink) and refuses one address."""
     from bench.smtp_sink import serving_in_thread
 
-    with serving_in_thread(refuse=(b"lead3@example.test",)) as (server, port):
+    inspect = InspectedSink()
+    with serving_in_thread(refuse=(b"lead3@example.test",), inspect=inspect) as (server, port):
         monkeypatch.setitem(app.config, "SMTP_PORT", port)
         yield server
+    inspect.assert_well_formed()
 
 
 @pytest.fixture
@@ -278,9 +283,11 @@ def accepting_pipelining_server(app, monkeypatch):
     """The benchmark's sink, accepting every address."""
     from bench.smtp_sink import serving_in_thread
 
-    with serving_in_thread() as (server, port):
+    inspect = InspectedSink()
+    with serving_in_thread(inspect=inspect) as (server, port):
         monkeypatch.setitem(app.config, "SMTP_PORT", port)
         yield server
+    inspect.assert_well_formed()
 
 
 def test_a_server_offering_pipelining_gets_each_message_in_one_round_trip(
@@ -309,3 +316,22 @@ def test_a_server_offering_pipelining_gets_each_message_in_one_round_trip(
     ]
     # The other five ride on the previous message's content: one write, one round trip a message.
     assert all(b"\r\n.\r\nMAIL FROM:" in w for w in envelopes if w not in alone)
+
+
+def test_an_email_goes_out_from_the_given_sender_with_a_signed_reply_to(app, clock, queued):
+    from nurture_ui.mail.reply_tokens import message_row_id_from_address
+    from nurture_ui.mailer import compose_email, wire_email
+
+    email = wire_email(queued, now=clock.now(), sender=("Rita Rep", "rita@sales.example.test"))
+    assert email.sender == "rita@sales.example.test"
+    parsed = compose_email(queued, now=clock.now())  # the default: the app's MAIL_FROM
+    assert parsed["From"].addresses[0].addr_spec == "nurture@localhost"
+    assert message_row_id_from_address(parsed["Reply-To"].addresses[0].addr_spec) == queued.id
+    from email import message_from_bytes, policy
+
+    parsed = message_from_bytes(email.data, policy=policy.default)
+    [author] = parsed["From"].addresses
+    assert (author.display_name, author.addr_spec) == ("Rita Rep", "rita@sales.example.test")
+    reply_to = parsed["Reply-To"].addresses[0].addr_spec
+    assert reply_to.startswith("rita+r") and reply_to.endswith("@sales.example.test")
+    assert message_row_id_from_address(reply_to) == queued.id

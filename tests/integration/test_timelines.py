@@ -178,6 +178,7 @@ def smtp_server(app):
     yield handler
     app.config.update(saved)
     controller.stop()
+    handler.assert_well_formed()
 
 
 def _enrolled(tenant, steps, *, score=50, pre_approved=True):
