@@ -270,21 +270,23 @@ def start_mail_servers() -> MailServers:
     os.chmod(root, 0o755)
     _chown_tree(root)
     try:
-        dovecot = subprocess.Popen(
-            [DOVECOT, "-F", "-c", str(root / "dovecot" / "dovecot.conf")],
-            stdout=open(root / "dovecot" / "stdout.log", "wb"),
-            stderr=subprocess.STDOUT,
-            **_run_as(),
-        )
+        with open(root / "dovecot" / "stdout.log", "wb") as output:
+            dovecot = subprocess.Popen(
+                [DOVECOT, "-F", "-c", str(root / "dovecot" / "dovecot.conf")],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                **_run_as(),
+            )
         servers.processes.append(dovecot)
         _wait_for_port(servers.imap_port, dovecot, root / "dovecot" / "dovecot.log")
         _wait_for_port(servers.lmtp_port, dovecot, root / "dovecot" / "dovecot.log")
-        exim = subprocess.Popen(
-            [EXIM, "-C", str(root / "exim" / "exim.conf"), "-bdf", "-q2s", "-oX", str(servers.smtp_port)],
-            stdout=open(root / "exim" / "stdout.log", "wb"),
-            stderr=subprocess.STDOUT,
-            **_run_as(),
-        )
+        with open(root / "exim" / "stdout.log", "wb") as output:
+            exim = subprocess.Popen(
+                [EXIM, "-C", str(root / "exim" / "exim.conf"), "-bdf", "-q2s", "-oX", str(servers.smtp_port)],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                **_run_as(),
+            )
         servers.processes.append(exim)
         _wait_for_port(servers.smtp_port, exim, root / "exim" / "mainlog")
     except BaseException:
