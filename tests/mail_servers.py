@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import grp
+import imaplib
 import ipaddress
 import os
 import pwd
@@ -166,7 +167,30 @@ class MailServers:
         with open(self.root / "exim" / "local_users", "a") as local:
             local.write(f"{address}\n")
         self.users.add(address)
+        self._wait_until_dovecot_knows(address)
         return address
+
+    def _wait_until_dovecot_knows(self, address: str) -> None:
+        # dovecot re-reads its passwd-file when the file's mtime moves; two users added within the same
+        # second may not move it, so the stamp is moved on explicitly and the login tried until it works.
+        users = self.root / "dovecot" / "users"
+        deadline = time.monotonic() + 10
+        bump = 1
+        while True:
+            stamp = time.time() + bump
+            os.utime(users, (stamp, stamp))
+            try:
+                client = imaplib.IMAP4(self.host, self.imap_port, timeout=5)
+                try:
+                    client.login(address, PASSWORD)
+                    return
+                finally:
+                    client.shutdown()
+            except imaplib.IMAP4.error:
+                if time.monotonic() > deadline:
+                    raise
+                bump += 1
+                time.sleep(0.05)
 
     def set_forward_port(self, port: int) -> None:
         """Where exim relays mail for FORWARD_DOMAIN (an inbound listener under test)."""

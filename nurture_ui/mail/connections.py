@@ -134,7 +134,9 @@ def _quote(folder: str) -> str:
 
 
 def _text(data) -> str:
-    return " ".join(item.decode(errors="replace") if isinstance(item, bytes) else str(item) for item in data or ())
+    return " ".join(
+        item.decode(errors="replace") if isinstance(item, bytes) else str(item) for item in data or ()
+    )
 
 
 def _close_quietly(client: imaplib.IMAP4) -> None:
