@@ -333,6 +333,7 @@ first_valid_uid = 1
 mail_location = maildir:~/Maildir
 mail_privileged_group =
 auth_mechanisms = plain login
+auth_failure_delay = 0
 disable_plaintext_auth = no
 recipient_delimiter = +
 lmtp_save_to_detail_mailbox = no

@@ -5,6 +5,7 @@ Used by the poller (``imap_poll``) and by Settings → Mailboxes' "Test connecti
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import smtplib
 import socket
@@ -143,7 +144,5 @@ def _close_quietly(client: imaplib.IMAP4) -> None:
     try:
         client.logout()
     except (imaplib.IMAP4.error, OSError, ssl.SSLError):
-        try:
+        with contextlib.suppress(OSError):
             client.shutdown()
-        except OSError:
-            pass
