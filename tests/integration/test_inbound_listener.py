@@ -88,12 +88,14 @@ def test_a_message_over_the_size_limit_is_refused(app, tenant, forwarded_mailbox
     app.config["INBOUND_MAX_BYTES"] = 2000
     controller = start_inbound_listener(app, host="127.0.0.1", port=free_port())
     try:
-        with smtplib.SMTP(controller.hostname, controller.port) as client:
-            with pytest.raises((smtplib.SMTPDataError, smtplib.SMTPSenderRefused)) as refused:
-                client.send_message(
-                    a_reply("x@lead.test", forwarded_mailbox.address, "x" * 5000),
-                    to_addrs=[forwarded_mailbox.address],
-                )
+        with (
+            smtplib.SMTP(controller.hostname, controller.port) as client,
+            pytest.raises((smtplib.SMTPDataError, smtplib.SMTPSenderRefused)) as refused,
+        ):
+            client.send_message(
+                a_reply("x@lead.test", forwarded_mailbox.address, "x" * 5000),
+                to_addrs=[forwarded_mailbox.address],
+            )
         assert refused.value.smtp_code == 552
     finally:
         controller.stop()
