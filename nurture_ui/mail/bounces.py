@@ -167,13 +167,14 @@ def _from_text(parsed: ParsedMail) -> Bounce:
     # A failure report without a code (exim's "unrouteable address", a local "unknown user") is
     # permanent, as the report itself says.
     kind = None if delayed else _kind(status) or "hard"
+    failed = _failed_recipients_in_text(parsed, text)
     return Bounce(
         kind=kind,
         status=status,
         action="delayed" if delayed else "failed",
-        diagnostic=code_line,
+        diagnostic=code_line or (_line_after(text, failed[0]) if failed else ""),
         form="text",
-        failed_recipients=_failed_recipients_in_text(parsed, text),
+        failed_recipients=failed,
     )
 
 
@@ -243,4 +244,13 @@ def _line_with(text: str, needle: str) -> str:
     for line in text.splitlines():
         if needle in line:
             return " ".join(line.split())[:500]
+    return ""
+
+
+def _line_after(text: str, needle: str) -> str:
+    """The line after the first one naming ``needle``: exim writes the reason under the address."""
+    lines = [line.strip() for line in text.splitlines()]
+    for index, line in enumerate(lines[:-1]):
+        if needle in line.lower() and lines[index + 1]:
+            return lines[index + 1][:500]
     return ""

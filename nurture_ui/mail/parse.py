@@ -159,20 +159,50 @@ def part_text(part: Message) -> str:
     # Clients declaring Latin-1 mostly mean Windows-1252 (curly quotes, the euro sign): read it so.
     if declared in ("iso-8859-1", "latin-1", "latin1", "us-ascii", "ascii"):
         declared = "windows-1252" if declared.startswith(("iso", "latin")) else "utf-8"
+    text = None
     for charset in (declared, "utf-8"):
         if not charset:
             continue
         try:
-            return payload.decode(charset)
+            text = payload.decode(charset)
+            break
         except (LookupError, UnicodeDecodeError):
             continue
-    return payload.decode("windows-1252", errors="replace")
+    if text is None:
+        text = payload.decode("windows-1252", errors="replace")
+    if (part.get_param("format") or "").lower() == "flowed":
+        text = unflow(text, delete_space=(part.get_param("delsp") or "").lower() == "yes")
+    return text
+
+
+def unflow(text: str, *, delete_space: bool = False) -> str:
+    """RFC 3676 format=flowed made plain: a line ending in a space continues on the next (quoted lines
+    only with lines of the same depth; the signature separator ``-- `` stays a line of its own)."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    result: list[tuple[int, str]] = []
+    joining = False
+    for line in lines:
+        depth = len(line) - len(line.lstrip(">"))
+        content = line[depth:]
+        if content.startswith(" ") and depth:
+            content = content[1:]  # space-stuffing after the quote marks
+        elif content.startswith(" "):
+            content = content[1:]
+        if joining and result and result[-1][0] == depth:
+            result[-1] = (depth, result[-1][1] + content)
+        else:
+            result.append((depth, content))
+        joining = content.endswith(" ") and content != "-- "
+        if joining and delete_space:
+            result[-1] = (depth, result[-1][1][:-1])
+    return "\n".join(("> " * depth if depth else "") + content for depth, content in result)
 
 
 def normalise_text(text: str) -> str:
     """Line ends made ``\\n``, non-breaking spaces made spaces, runs of blank lines made one."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
-    text = "\n".join(line.rstrip() for line in text.split("\n"))
+    # Trailing spaces go, except in the signature separator "-- " (RFC 3676), which the cutter looks for.
+    text = "\n".join(line if line == "-- " else line.rstrip() for line in text.split("\n"))
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
