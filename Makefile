@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast lint format bench bench-smoke chaos browser clean
+.PHONY: run test test-fast lint format bench bench-smoke chaos browser mail-servers test-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,12 +28,33 @@ browser:
 		fi; \
 	fi
 
+## mail-servers: Debian's dovecot (IMAP + LMTP) and exim for the real-mailbox tests (installed when missing and
+## running as root; the tests start their own copies on free localhost ports, never the system services)
+MAIL_PACKAGES := dovecot-imapd dovecot-lmtpd exim4-daemon-light
+mail-servers:
+	@if [ ! -x /usr/sbin/dovecot ] || [ ! -x /usr/lib/dovecot/lmtp ] || [ ! -x /usr/sbin/exim4 ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "Installing $(MAIL_PACKAGES) from Debian's packages…"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				-o Dpkg::Options::=--force-confdef $(MAIL_PACKAGES) >/dev/null; \
+			for service in dovecot exim4; do \
+				(command -v systemctl >/dev/null && systemctl disable --now $$service >/dev/null 2>&1) || \
+				service $$service stop >/dev/null 2>&1 || true; \
+			done; \
+		else \
+			echo "dovecot/exim missing: the real-mailbox tests will skip (sudo apt-get install $(MAIL_PACKAGES))."; \
+		fi; \
+	fi
+
+## test-deps: what the tests need from the system (Chromium, the mail servers)
+test-deps: browser mail-servers
+
 ## test: set up and run the whole suite (SQLite + embedded Redis, or DATABASE_URL / REDIS_URL when set)
-test: $(STAMP) browser
+test: $(STAMP) test-deps
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 ## test-fast: everything but the browser tests
-test-fast: $(STAMP)
+test-fast: $(STAMP) mail-servers
 	@$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -6,7 +6,11 @@
                                 cold, with a new database connection and nothing compiled)
     python worker.py cron       the scheduler (run ONE): the dispatcher tick every ENGINE_TICK_SECONDS
                                 (one at a time, even if two schedulers run),
-                                auto-enrollment every AUTO_ENROLL_SECONDS, out-of-office resumes every minute
+                                auto-enrollment every AUTO_ENROLL_SECONDS, out-of-office resumes every minute,
+                                connected mailboxes read over IMAP every MAILBOX_POLL_SECONDS
+    python worker.py inbound    the inbound listener (off unless started): SMTP on INBOUND_SMTP_HOST:
+                                INBOUND_SMTP_PORT (LMTP instead with INBOUND_LMTP=1) for mail an MTA forwards;
+                                each message is recorded before the 250, refused with 550 when not ours
 
 The worker reads DATABASE_URL, REDIS_URL and the SMTP settings from the environment like the web app.
 
@@ -31,7 +35,13 @@ from rq import SimpleWorker, Worker
 from rq.cron import CronScheduler
 
 from nurture_ui.extensions import get_redis
-from nurture_ui.jobs import auto_enroll_job, dispatch_due_job, resume_pauses_job, worker_app
+from nurture_ui.jobs import (
+    auto_enroll_job,
+    dispatch_due_job,
+    poll_mailboxes_job,
+    resume_pauses_job,
+    worker_app,
+)
 
 log = logging.getLogger("nurture.worker")
 
@@ -121,6 +131,7 @@ def _cron_scheduler() -> CronScheduler:
         interval = max(1, int(app.config.get("ENGINE_TICK_SECONDS", 5)))
         tick_lock = max(2, int(app.config.get("ENGINE_TICK_LOCK_SECONDS", 60)))
         enroll_interval = max(5, int(app.config.get("AUTO_ENROLL_SECONDS", 60)))
+        poll_interval = max(1, int(app.config.get("MAILBOX_POLL_SECONDS", 60)))
     scheduler = CronScheduler(connection=connection, logging_level=logging.INFO)
     # A tick that waited longer than a few intervals is stale: the next one does the same work. Ticks run
     # one at a time (a Redis lock, see dispatch_due_job); RQ stops a tick before its lock expires.
@@ -137,12 +148,21 @@ def _cron_scheduler() -> CronScheduler:
         auto_enroll_job, queue_name, interval=enroll_interval, ttl=enroll_interval, result_ttl=300
     )
     scheduler.register(resume_pauses_job, queue_name, interval=60, ttl=60, result_ttl=300)
+    # Mailboxes: the job only enqueues one poll per mailbox; a mailbox is read by one worker at a time.
+    scheduler.register(
+        poll_mailboxes_job, queue_name, interval=poll_interval, ttl=max(30, poll_interval), result_ttl=60
+    )
     return scheduler
 
 
 def main(argv: list[str]) -> int:
     if "cron" in argv:
         run_cron()
+        return 0
+    if "inbound" in argv:
+        from nurture_ui.mail.inbound_listener import run_inbound_listener
+
+        run_inbound_listener()
         return 0
     if "--burst" in argv or "--fork" in argv:
         run_worker(burst="--burst" in argv, fork="--fork" in argv)

@@ -132,6 +132,18 @@ def load_config(instance_path: str | Path) -> dict:
         "MAIL_CLAIM_GROUP": _int("MAIL_CLAIM_GROUP", 20),
         # A soft bounce (mailbox full) sends the email again, this many times; the next one marks it failed.
         "MAIL_SOFT_BOUNCE_RETRIES": _int("MAIL_SOFT_BOUNCE_RETRIES", 3),
+        # Reading replies from connected mailboxes (nurture_ui.mail.imap_poll): how often the scheduler polls,
+        # how long one IMAP operation may take, how many messages one commit records; MAIL_CA_FILE: a CA
+        # bundle trusted for IMAP/SMTP TLS besides the system's (a private CA, the tests' CA).
+        "MAILBOX_POLL_SECONDS": _int("MAILBOX_POLL_SECONDS", 60),
+        "MAILBOX_TIMEOUT_SECONDS": _int("MAILBOX_TIMEOUT_SECONDS", 30),
+        "MAILBOX_FETCH_BATCH": _int("MAILBOX_FETCH_BATCH", 50),
+        "MAIL_CA_FILE": os.environ.get("MAIL_CA_FILE") or None,
+        # The inbound listener (`python worker.py inbound`, off unless started): mail an MTA forwards to us.
+        "INBOUND_SMTP_HOST": os.environ.get("INBOUND_SMTP_HOST", "127.0.0.1"),
+        "INBOUND_SMTP_PORT": _int("INBOUND_SMTP_PORT", 2525),
+        "INBOUND_LMTP": os.environ.get("INBOUND_LMTP", "").lower() in ("1", "true", "yes"),
+        "INBOUND_MAX_BYTES": _int("INBOUND_MAX_BYTES", 10 * 1024 * 1024),
         # The capturing SMTP server of `make run` keeps what it receives here (see nurture_ui.devmail).
         "DEVMAIL_ENABLED": os.environ.get("DEVMAIL", "").lower() in ("1", "true", "yes"),
         "DEVMAIL_PATH": os.environ.get("DEVMAIL_PATH") or str(instance_path / "devmail.sqlite"),

@@ -141,6 +141,35 @@ def resume_pauses_job() -> dict:
         return {"resumed": resume_due_pauses()}
 
 
+def poll_mailboxes_job() -> dict:
+    """The scheduler's poll of connected mailboxes: one ``poll_mailbox_job`` per enabled mailbox, so several
+    workers share them (each mailbox is read by one worker at a time: see nurture_ui.mail.imap_poll)."""
+    from nurture_ui.mail.imap_poll import due_mailbox_ids
+
+    with job_app_context():
+        from nurture_ui.extensions import get_queue
+
+        ids = due_mailbox_ids()
+        queue = get_queue()
+        for mailbox_id in ids:
+            queue.enqueue(
+                poll_mailbox_job,
+                str(mailbox_id),
+                result_ttl=300,
+                failure_ttl=3600,
+            )
+        return {"mailboxes": len(ids)}
+
+
+def poll_mailbox_job(mailbox_id: str) -> dict:
+    """Read one mailbox's new mail (a no-op when another worker is reading it)."""
+    from nurture_ui.mail.imap_poll import poll_mailbox
+
+    with job_app_context():
+        report = poll_mailbox(uuid.UUID(mailbox_id))
+        return {"status": report.status, "read": report.read, "error": report.error}
+
+
 def _now_iso(now: datetime | None) -> str | None:
     """Jobs enqueued while replaying a given instant carry it; live jobs read the clock when they run."""
     return now.isoformat() if now is not None else None

@@ -205,3 +205,19 @@ def login_as(app, tenant):
         return client
 
     return _login
+
+
+@pytest.fixture(scope="session")
+def mail_servers():
+    """Real dovecot (IMAP/IMAPS/LMTP) + exim (SMTP) on free 127.0.0.1 ports (tests/mail_servers.py), shared
+    by the session and stopped at its end; the tests skip with the way to install them when missing."""
+    from tests import mail_servers as servers_module
+
+    reason = servers_module.missing_servers()
+    if reason:
+        pytest.skip(reason)
+    servers = servers_module.start_mail_servers()
+    try:
+        yield servers
+    finally:
+        servers.stop()
