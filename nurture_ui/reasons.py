@@ -50,6 +50,7 @@ RESCHEDULE_REASONS = {
     "send_window": "moved into the send window",
     "daily_limit": "moved: the sending mailbox reached its daily limit",
     "spacing": "moved: the sending mailbox spaces its emails apart",
+    "reply_triage": "held: a reply waits for a person to sort it",
 }
 
 # Why the sender cancelled a queued email right before it went (``message_cancelled``'s ``reason``): every

@@ -161,6 +161,9 @@ def decide_triage(reply: LeadReply, decision: str, *, actor_id: uuid.UUID | None
     outcome = signals.Outcome(lead=lead, reply=reply)
     signals.react_to_reply(outcome, actor_id=actor_id, now=now, taking_over=(TRIAGE_PAUSE,))
     if _pending_reply_id(lead.id) is None:
+        from nurture_ui.engine.presend import release_held_for_triage
+
+        release_held_for_triage(lead.id, now)
         for enrollment in lifecycle.live_enrollments(lead.id, lock=True):
             if enrollment.status == "paused" and enrollment.pause_reason == TRIAGE_PAUSE:
                 signals.resume(

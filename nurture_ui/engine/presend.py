@@ -31,6 +31,8 @@ from nurture_ui import reasons
 from nurture_ui.engine.schedule import SendWindow, next_send_opening, zone_for
 from nurture_ui.engine.stops import SendHold, send_hold, send_refusal
 from nurture_ui.extensions import db
+from nurture_ui.triage import PENDING as TRIAGE_PENDING
+from nurture_ui.triage import TRIAGE_PAUSE
 from nurture_ui.models import (
     DEFAULT_POLICY,
     Activity,
@@ -48,6 +50,9 @@ from nurture_ui.models.base import UTCDateTime
 # Emails that count as gone (or going) to a person: the cap and a mailbox's spacing are measured from these.
 WENT_OUT = ("sent", "sending", "unknown")
 DAY = timedelta(hours=24)
+# How long an email waits for a person to sort its lead's reply before the sender looks again (the decision
+# itself hands it back at once).
+TRIAGE_HOLD = DAY
 
 _M = OutboundMessage.__table__
 _OTHER = _M.alias("other")
@@ -124,6 +129,9 @@ def _first_reply(*conditions):
             _R.c.lead_id == _M.c.lead_id,
             _R.c.received_at >= _E.c.enrolled_on,
             _R.c.received_at <= sa.bindparam("now"),
+            # A reply waiting for a person is a guess nobody confirmed (``stops.exit_reason`` skips it too):
+            # it holds the email instead (``pending_reply``).
+            sa.or_(_R.c.triage.is_(None), _R.c.triage != TRIAGE_PENDING),
             *conditions,
         )
         .scalar_subquery()
@@ -165,7 +173,11 @@ _FACTS = (
         .label("last_sent"),
         _first_reply(_R.c.sentiment == "unsubscribe").label("opt_out_at"),
         _first_reply(_R.c.sentiment == "positive").label("positive_at"),
+        _first_reply(_R.c.sentiment == "negative").label("negative_at"),
         _first_reply(_R.c.sentiment != "out_of_office").label("reply_at"),
+        sa.exists()
+        .where(_R.c.lead_id == _M.c.lead_id, _R.c.triage == TRIAGE_PENDING)
+        .label("pending_reply"),
         sa.select(_MB.c.id)
         .where(_MB.c.user_id == _L.c.owner_id, _MB.c.tenant_id == _M.c.tenant_id, _MB.c.enabled.is_(True))
         .order_by(_MB.c.created_at, _MB.c.id)
@@ -195,6 +207,20 @@ def _lock_leads(message_ids: list[uuid.UUID]) -> None:
     )
 
 
+def release_held_for_triage(lead_id: uuid.UUID, now: datetime) -> int:
+    """Hand the lead's emails held while a reply waited for a person back to the sender now (their hold
+    becomes due: the next dispatcher tick sends them, after checking the lead again with the person's
+    decision in). Runs in the caller's transaction; returns how many."""
+    return db.session.execute(
+        sa.update(_M)
+        .where(_M.c.lead_id == lead_id, _M.c.status == "queued", _M.c.send_after > now)
+        # ``updated_at`` stays as the hold left it (before ``now``): the sweep hands out a hold that came due
+        # since it was last touched.
+        .values(send_after=now, updated_at=_M.c.updated_at)  # explicit: the column's onupdate would set now
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
 def group_facts(message_ids: list[uuid.UUID], now: datetime) -> list:
     """The ``queued`` ones of these emails with what the stop decision needs (one query), in their order."""
     rows = {r.id: r for r in db.session.execute(_FACTS, {"ids": message_ids, "now": now})}
@@ -208,6 +234,7 @@ def refusal_of(row, now: datetime) -> str | None:
         for sentiment, at in (
             ("unsubscribe", row.opt_out_at),
             ("positive", row.positive_at),
+            ("negative", row.negative_at),
             ("neutral", row.reply_at),
         )
         if at is not None
@@ -347,6 +374,11 @@ def plan_group(message_ids: list[uuid.UUID], now: datetime) -> GroupPlan:
         stop = refusal_of(row, now)
         if stop is not None:
             plan.cancelled.append((row, stop))
+            continue
+        if row.pending_reply:
+            # Perhaps "stop", perhaps not: the email waits until a person has sorted the reply (which hands
+            # it back to the sender at once: ``release_held_for_triage``); the day is only a backstop.
+            plan.held.append((row, SendHold(now + TRIAGE_HOLD, TRIAGE_PAUSE)))
             continue
         policy = policies.setdefault(row.tenant_id, _Policy(row.policy))
         last = max(filter(None, (_aware(row.last_sent), going_to.get(row.lead_id))), default=None)

@@ -464,3 +464,51 @@ def test_a_mailboxs_sends_are_spread_a_minute_apart_through_the_real_worker(
     sent = db.session.scalars(sa.select(OutboundMessage.sent_at).order_by(OutboundMessage.sent_at)).all()
     assert sent == [start + timedelta(seconds=60 * k) for k in range(3)]
     assert {str(m["From"]) for m in smtp_server.messages} == {"Rita Rep <rita@acme.test>"}
+
+
+def test_an_email_waits_while_its_leads_reply_waits_for_a_person_and_goes_once_it_is_sorted(
+    clock, tenant, two_steps, smtp_server
+):
+    from nurture_ui.triage import decide_triage
+
+    lead = factories.make_lead(tenant)
+    message = queue_first_email(lead, two_steps, clock.now())
+    # The reply came in after the email was queued: perhaps "stop", perhaps not; a person will say.
+    reply = factories.make_reply(lead, "negative")
+    reply.triage = "pending"
+    db.session.commit()
+
+    report = send_messages([message.id])
+
+    assert report.held == [message.id] and smtp_server.messages == []
+    held = fresh(message)
+    assert held.status == "queued" and held.send_after > clock.now()
+    [logged] = activities("message_held")
+    assert logged.data["hold_reason"] == "reply_triage"
+
+    clock.advance(minutes=5)
+    decide_triage(db.session.get(LeadReply, reply.id), "neutral", actor_id=None)  # "other": go on
+    db.session.commit()
+    assert fresh(message).send_after <= clock.now()  # handed back to the sender at once
+    assert requeue_stale_queued(clock.now()) == 1
+    assert send_messages([message.id]).sent == [message.id]
+    assert len(smtp_server.messages) == 1
+
+
+def test_an_email_held_for_a_reply_sorted_as_opt_out_never_goes(clock, tenant, two_steps, smtp_server):
+    from nurture_ui.triage import decide_triage
+
+    lead = factories.make_lead(tenant)
+    message = queue_first_email(lead, two_steps, clock.now())
+    reply = factories.make_reply(lead, "neutral")
+    reply.triage = "pending"
+    db.session.commit()
+    assert send_messages([message.id]).held == [message.id]
+
+    decide_triage(db.session.get(LeadReply, reply.id), "unsubscribe", actor_id=None)
+    db.session.commit()
+
+    assert fresh(message).status == "cancelled"
+    requeue_stale_queued(clock.now() + timedelta(days=2))
+    assert send_messages([message.id]).sent == []
+    assert smtp_server.messages == []
