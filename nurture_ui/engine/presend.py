@@ -31,8 +31,6 @@ from nurture_ui import reasons
 from nurture_ui.engine.schedule import SendWindow, next_send_opening, zone_for
 from nurture_ui.engine.stops import SendHold, send_hold, send_refusal
 from nurture_ui.extensions import db
-from nurture_ui.triage import PENDING as TRIAGE_PENDING
-from nurture_ui.triage import TRIAGE_PAUSE
 from nurture_ui.models import (
     DEFAULT_POLICY,
     Activity,
@@ -46,6 +44,8 @@ from nurture_ui.models import (
     User,
 )
 from nurture_ui.models.base import UTCDateTime
+from nurture_ui.triage import PENDING as TRIAGE_PENDING
+from nurture_ui.triage import TRIAGE_PAUSE
 
 # Emails that count as gone (or going) to a person: the cap and a mailbox's spacing are measured from these.
 WENT_OUT = ("sent", "sending", "unknown")
@@ -175,9 +175,7 @@ _FACTS = (
         _first_reply(_R.c.sentiment == "positive").label("positive_at"),
         _first_reply(_R.c.sentiment == "negative").label("negative_at"),
         _first_reply(_R.c.sentiment != "out_of_office").label("reply_at"),
-        sa.exists()
-        .where(_R.c.lead_id == _M.c.lead_id, _R.c.triage == TRIAGE_PENDING)
-        .label("pending_reply"),
+        sa.exists().where(_R.c.lead_id == _M.c.lead_id, _R.c.triage == TRIAGE_PENDING).label("pending_reply"),
         sa.select(_MB.c.id)
         .where(_MB.c.user_id == _L.c.owner_id, _MB.c.tenant_id == _M.c.tenant_id, _MB.c.enabled.is_(True))
         .order_by(_MB.c.created_at, _MB.c.id)
