@@ -116,8 +116,9 @@ class MailboxForm(FlaskForm):
         self.owner_id.data = str(mailbox.user_id) if mailbox.user_id else TEAM
 
     def values(self) -> dict:
-        """The validated form as Mailbox columns; the IMAP user name defaults to the address."""
-        address = self.address.data
+        """The validated form as Mailbox columns; the IMAP user name defaults to the (lower-cased) address."""
+        # Mailbox addresses are matched without regard to case (the unique constraint is not): one form.
+        address = self.address.data.lower()
         owner = self.owner_id.data
         return {
             "address": address,

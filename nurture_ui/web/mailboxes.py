@@ -11,6 +11,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from nurture_ui.engine.schedule import zone_for
+from nurture_ui.extensions import db
 from nurture_ui.mail.imap_poll import poll_mailbox
 from nurture_ui.mail.mailbox_settings import (
     MailboxRefused,
@@ -22,7 +23,6 @@ from nurture_ui.mail.mailbox_settings import (
     save_mailbox,
     visible_mailboxes,
 )
-from nurture_ui.extensions import db
 from nurture_ui.models import Mailbox
 from nurture_ui.tenancy import parse_id
 from nurture_ui.web.access import allow
