@@ -15,9 +15,9 @@ from nurture_ui.models import Mailbox, User
 from nurture_ui.web.validators import EmailAddress
 
 SECURITY_CHOICES = [
-    ("ssl", "TLS (implicit, usually port 993 / 465)"),
-    ("starttls", "STARTTLS (usually port 143 / 587)"),
-    ("none", "None (unencrypted: local servers only)"),
+    ("ssl", "TLS"),
+    ("starttls", "STARTTLS"),
+    ("none", "None (unencrypted)"),
 ]
 TEAM = ""  # the owner choice for the team's shared mailbox
 _HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.\-]*[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]+\]?$")

@@ -70,6 +70,15 @@ def test_connect_a_mailbox_in_settings_and_see_a_reply_arrive_on_the_timeline(
     for width, name in ((1440, "mailboxes-1440"), (390, "mailboxes-390")):
         page.set_viewport_size({"width": width, "height": 900})
         screenshot(page, name)
+        wide = page.evaluate(
+            """() => [...document.querySelectorAll('body *')]
+                .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+                .filter(e => !e.closest('.table-wrap'))
+                .map(e => e.tagName + '.' + e.className).slice(0, 5)"""
+        )
+        assert wide == [], f"sticks out of a {width} px screen: {wide}"
+        scroll = page.evaluate("document.documentElement.scrollWidth")
+        assert scroll <= width, f"the page scrolls sideways at {width} px ({scroll} px wide)"
     page.set_viewport_size({"width": 1440, "height": 900})
     page.goto(page.url.split("/settings")[0] + "/settings/mailboxes/new")
     page.set_viewport_size({"width": 390, "height": 900})
