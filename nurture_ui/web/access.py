@@ -81,6 +81,7 @@ NAVIGATION = (
     NavItem("Overview", "overview.index", "chart"),
     NavItem("Team", "team.index", "team"),
     NavItem("Settings", "settings.index", "gear"),
+    NavItem("Mailboxes", "mailboxes.index", "inbox"),
     NavItem("Sent mail", "devmail.index", "mail", only_if="DEVMAIL_ENABLED"),
 )
 

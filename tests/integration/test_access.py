@@ -30,6 +30,7 @@ FOREIGN_FACTORIES = {
     "import_id": lambda t: factories.make_lead_import(t),
     "message_id": lambda t: _message(t),
     "task_id": lambda t: _task(t),
+    "mailbox_id": lambda t: _mailbox(t),
 }
 
 # Routes that take no object id, each with the reason that makes it safe. The walk fails on a route that
@@ -63,6 +64,9 @@ ID_FREE = {
     "tasks.index": "lists tasks of the user's tenant only (reps: their own)",
     "tasks.count": "counts tasks of the user's tenant only",
     "settings.index": "reads and changes the admin's own tenant's policy",
+    "mailboxes.index": "lists the tenant's mailboxes and mail (reps: their own) through mailbox_settings",
+    "mailboxes.new": "creates a mailbox in the user's tenant; the owner choices are the tenant's people",
+    "mailboxes.test_new_connection": "signs in with what the form says; reads and saves nothing",
     "outbox.problems": "lists the unknown and failed emails of the user's tenant only",
     "unsubscribe.confirm": "public: a signed token names the lead (it cannot be forged for another lead)",
     "unsubscribe.unsubscribe": "public: a signed token names the lead (RFC 8058 one-click POST)",
@@ -84,6 +88,7 @@ BUILDERS = frozenset({"admin", "marketer"})
 INBOX_AND_TASKS = frozenset({"admin", "rep", "manager"})
 RESULTS = frozenset({"admin", "manager", "marketer"})
 WATCHERS = frozenset({"admin", "manager"})
+MAILBOX_KEEPERS = frozenset({"admin", "rep"})
 PUBLIC = None
 # endpoint → roles, or {method: roles} where one view answers two methods for different people.
 ROLE_TABLE: dict[str, frozenset[str] | None | dict[str, frozenset[str]]] = {
@@ -161,6 +166,14 @@ ROLE_TABLE: dict[str, frozenset[str] | None | dict[str, frozenset[str]]] = {
     "outbox.dismiss": WATCHERS,
     "team.index": ADMIN,
     "settings.index": ADMIN,
+    # A mailbox is somebody's credentials and mail: admins manage all, reps their own, nobody else any.
+    "mailboxes.index": MAILBOX_KEEPERS,
+    "mailboxes.new": MAILBOX_KEEPERS,
+    "mailboxes.edit": MAILBOX_KEEPERS,
+    "mailboxes.delete": MAILBOX_KEEPERS,
+    "mailboxes.test_new_connection": MAILBOX_KEEPERS,
+    "mailboxes.test_connection": MAILBOX_KEEPERS,
+    "mailboxes.poll_now": MAILBOX_KEEPERS,
 }
 
 
@@ -220,6 +233,16 @@ def _task(tenant):
     db.session.add(task)
     db.session.commit()
     return task
+
+
+def _mailbox(tenant):
+    """A team mailbox with no IMAP server yet: polling it reads nothing and touches no network."""
+    from nurture_ui.models import Mailbox
+
+    mailbox = Mailbox(tenant_id=tenant.id, address=f"team-{uuid.uuid4().hex[:8]}@example.test")
+    db.session.add(mailbox)
+    db.session.commit()
+    return mailbox
 
 
 def _routes(app):
