@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from nurture_ui import activity
 from nurture_ui.extensions import db
 from nurture_ui.mail.connections import MailboxConnectionError, check_imap, check_smtp
 from nurture_ui.models import InboundMail, Mailbox, User
@@ -92,10 +93,12 @@ def save_mailbox(
     tenant_id: uuid.UUID,
     imap_password: str | None,
     smtp_password: str | None,
+    actor_id: uuid.UUID | None = None,
 ) -> Mailbox:
-    """Create (``mailbox`` None) or change a mailbox of ``tenant_id`` and commit. A blank password keeps the
-    stored one; a new one is sealed. Refuses (``MailboxRefused``) an address the tenant already has, and a
-    new mailbox without an IMAP password."""
+    """Create (``mailbox`` None) or change a mailbox of ``tenant_id`` and commit, with a ``mailbox_connected``
+    or ``mailbox_changed`` activity naming the person and the fields (never a secret). A blank password keeps
+    the stored one; a new one is sealed. Refuses (``MailboxRefused``) an address the tenant already has, and
+    a new mailbox without an IMAP password."""
     address = values["address"]
     clash = sa.select(Mailbox.id).where(Mailbox.tenant_id == tenant_id, Mailbox.address == address)
     if mailbox is not None:
@@ -105,16 +108,28 @@ def save_mailbox(
     if mailbox is None:
         if not imap_password:
             raise MailboxRefused("imap_password", "Enter the mailbox's password (or app password).")
-        mailbox = Mailbox(tenant_id=tenant_id)
+        mailbox = Mailbox(id=uuid.uuid4(), tenant_id=tenant_id)
         db.session.add(mailbox)
+        changed = list(EDITABLE)
+    else:
+        changed = [name for name in EDITABLE if getattr(mailbox, name) != values[name]]
     for name in EDITABLE:
         setattr(mailbox, name, values[name])
     if imap_password:
         mailbox.imap_secret = seal(imap_password)
+        changed.append("imap_password")
     if smtp_password:
         mailbox.smtp_secret = seal(smtp_password)
+        changed.append("smtp_password")
     if not mailbox.smtp_host:
         mailbox.smtp_secret = ""  # the app's SMTP carries this mailbox's mail: keep no unused secret
+    if changed:
+        activity.record(
+            "mailbox_connected" if "address" in changed and len(changed) >= len(EDITABLE) else "mailbox_changed",
+            tenant_id=tenant_id,
+            actor_id=actor_id,
+            data={"mailbox": str(mailbox.id), "address": mailbox.address, "fields": changed},
+        )
     try:
         db.session.commit()
     except IntegrityError as error:  # the same address saved by someone else a moment ago
@@ -123,8 +138,15 @@ def save_mailbox(
     return mailbox
 
 
-def delete_mailbox(mailbox: Mailbox) -> None:
-    """Remove the mailbox and its secrets (mail already read stays, no longer tied to it); commits."""
+def delete_mailbox(mailbox: Mailbox, *, actor_id: uuid.UUID | None = None) -> None:
+    """Remove the mailbox and its secrets (mail already read stays, no longer tied to it), with a
+    ``mailbox_removed`` activity naming the person; commits."""
+    activity.record(
+        "mailbox_removed",
+        tenant_id=mailbox.tenant_id,
+        actor_id=actor_id,
+        data={"mailbox": str(mailbox.id), "address": mailbox.address},
+    )
     db.session.delete(mailbox)
     db.session.commit()
 

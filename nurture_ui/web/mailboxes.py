@@ -89,6 +89,7 @@ def _edit_page(mailbox: Mailbox | None):
                 tenant_id=current_user.tenant_id,
                 imap_password=form.imap_password.data,
                 smtp_password=form.smtp_password.data,
+                actor_id=current_user.id,
             )
         except MailboxRefused as refused:
             getattr(form, refused.field).errors.append(str(refused))
@@ -155,7 +156,7 @@ def delete(mailbox_id):
     mailbox = _mailbox_or_404(mailbox_id)
     if request.method == "POST":
         address = mailbox.address
-        delete_mailbox(mailbox)
+        delete_mailbox(mailbox, actor_id=current_user.id)
         flash(f"Removed the mailbox {address}; its password is gone too.", "success")
         return redirect(url_for("mailboxes.index"))
     return render_template("settings/mailbox_delete.html", mailbox=mailbox)
