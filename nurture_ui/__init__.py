@@ -60,6 +60,7 @@ def _register_blueprints(app: Flask) -> None:
         lead_imports,
         lead_signals,
         leads,
+        mail_auth,
         outbox,
         overview,
         performance,
@@ -94,6 +95,7 @@ def _register_blueprints(app: Flask) -> None:
         inbox,
         tasks,
         settings,
+        mail_auth,
     ):
         app.register_blueprint(module.bp)
 

@@ -31,6 +31,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from nurture_ui import activity, clock
 from nurture_ui.extensions import db, one_of
 from nurture_ui.mail import headers
+from nurture_ui.mail.dkim_keys import DkimKeyError, TenantSigners
 from nurture_ui.mail.headers import BadAddress, parse_mailbox
 from nurture_ui.mail.reply_tokens import reply_address
 from nurture_ui.mail.smtp_open import SmtpSetupError, open_smtp
@@ -377,6 +378,7 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
     max_attempts = int(config.get("MAIL_MAX_ATTEMPTS", 5))
     group_size = max(1, int(config.get("MAIL_CLAIM_GROUP", 20)))
     connection = SmtpConnection(config)
+    signers = TenantSigners()  # each tenant's DKIM key opened once for the whole job
     try:
         for start in range(0, len(ids), group_size):
             sendable = []
@@ -398,7 +400,7 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
             sent, untried = [], [row for row in sendable if row.id in claimed]
             report.skipped.extend(row.id for row in sendable if row.id not in claimed)
             try:
-                emails = {row.id: _wire_or_failure(row, now) for row in untried}
+                emails = {row.id: _wire_or_failure(row, now, signers) for row in untried}
                 while untried:
                     row = untried.pop(0)  # from here on it may have reached the server
                     email = emails[row.id]
@@ -439,15 +441,22 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
     return report
 
 
-def _wire_or_failure(row, now: datetime) -> WireEmail | _PermanentFailure | _TransientFailure:
-    """The row's email, or the failure of a message that cannot be written: permanent for a bad recipient,
-    transient for a bad sender (the configuration is fixed, then it goes)."""
+def _wire_or_failure(
+    row, now: datetime, signers: TenantSigners
+) -> WireEmail | _PermanentFailure | _TransientFailure:
+    """The row's email, DKIM-signed when its tenant set a key, or the failure of a message that cannot be
+    written: permanent for a bad recipient, transient for a bad sender or an unreadable DKIM key (the
+    configuration is fixed, then it goes)."""
     try:
-        return wire_email(row, now=now)
+        email = wire_email(row, now=now)
+        signer = signers.for_tenant(row.tenant_id)
     except UnsendableMessage as error:
         return _PermanentFailure(str(error), bad_address=True)
-    except BadSender as error:
+    except (BadSender, DkimKeyError) as error:
         return _TransientFailure(str(error))
+    if signer is None:
+        return email
+    return WireEmail(sender=email.sender, recipient=email.recipient, data=signer.sign(email.data))
 
 
 def _claim(message_ids: list[uuid.UUID], claimed_at: datetime) -> set[uuid.UUID]:
