@@ -10,7 +10,6 @@ from wtforms import StringField, TextAreaField
 from wtforms.validators import Length
 
 from nurture_ui.extensions import db
-from nurture_ui.mail.headers import BadAddress, parse_mailbox
 from nurture_ui.mail.dkim_keys import (
     DkimKeyError,
     check_domain,
@@ -21,6 +20,7 @@ from nurture_ui.mail.dkim_keys import (
     normalized_private_key,
     store_key,
 )
+from nurture_ui.mail.headers import BadAddress, parse_mailbox
 from nurture_ui.secret_box import SecretUnreadable, open_sealed
 from nurture_ui.web.access import allow
 
