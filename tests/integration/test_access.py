@@ -61,6 +61,8 @@ ID_FREE = {
     "tasks.index": "lists tasks of the user's tenant only (reps: their own)",
     "tasks.count": "counts tasks of the user's tenant only",
     "settings.index": "reads and changes the admin's own tenant's policy",
+    "mail_auth.index": "reads and sets the DKIM key of the admin's own tenant (current_user.tenant)",
+    "mail_auth.stop": "forgets the DKIM key of the admin's own tenant (current_user.tenant)",
     "outbox.problems": "lists the unknown and failed emails of the user's tenant only",
     "unsubscribe.confirm": "public: a signed token names the lead (it cannot be forged for another lead)",
     "unsubscribe.unsubscribe": "public: a signed token names the lead (RFC 8058 one-click POST)",
@@ -156,6 +158,8 @@ ROLE_TABLE: dict[str, frozenset[str] | None | dict[str, frozenset[str]]] = {
     "outbox.dismiss": WATCHERS,
     "team.index": ADMIN,
     "settings.index": ADMIN,
+    "mail_auth.index": ADMIN,
+    "mail_auth.stop": ADMIN,
 }
 
 
