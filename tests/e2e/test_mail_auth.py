@@ -37,9 +37,13 @@ def test_an_admin_generates_a_dkim_key_and_sees_the_dns_record(page, sign_in, sc
     page.set_viewport_size({"width": 1440, "height": 900})
 
     page.get_by_text("Or paste a private key you already publish").click()
-    page.get_by_label("Private key (PEM)").fill("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----")
+    page.get_by_label("Private key (PEM)").fill(
+        "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----"
+    )
     page.get_by_role("button", name="Save", exact=True).click()
-    expect(page.get_by_role("alert").filter(has_text="This is not a readable PEM private key.")).to_be_visible()
+    expect(
+        page.get_by_role("alert").filter(has_text="This is not a readable PEM private key.")
+    ).to_be_visible()
     # The key in use is untouched, and its record still shown.
     expect(page.locator("#dkim-value")).to_have_text(f"v=DKIM1; k=rsa; p={public}")
     # The refused form answers 422, which the browser logs; nothing else went wrong on the page.
