@@ -228,11 +228,14 @@ class SmtpConnection:
         self.smtp: smtplib.SMTP | None = None
         # The email whose MAIL, RCPT and DATA went out after the previous content, replies not yet read.
         self._ahead: WireEmail | None = None
+        self._setup_error: SmtpSetupError | None = None
 
     def _open(self) -> smtplib.SMTP:
         return open_smtp(self.config)
 
     def send(self, email: WireEmail, *, following: WireEmail | None = None) -> None:
+        if self._setup_error is not None:
+            raise _TransientFailure(str(self._setup_error))
         try:
             if self._ahead is not None and self._ahead is not email:
                 # A transaction opened for another email: dropping the connection abandons it (nothing is
@@ -249,8 +252,10 @@ class SmtpConnection:
                     email.sender, [email.recipient], email.data, mail_options=options
                 )
         except SmtpSetupError as error:
-            # The configuration's fault (a certificate, credentials): the message waits, the log says why.
+            # The configuration's fault (a certificate, credentials): the message waits, the log says why,
+            # and the rest of this job's messages wait too without trying again (a fix takes a person).
             self.close()
+            self._setup_error = error
             log.warning("SMTP: %s", error)
             raise _TransientFailure(str(error)) from error
         except smtplib.SMTPRecipientsRefused as error:

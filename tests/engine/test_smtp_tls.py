@@ -234,4 +234,20 @@ def test_an_unverified_certificate_is_recorded_on_the_message_and_retried_not_a_
     message = db.session.get(OutboundMessage, message.id)
     assert message.status == "queued"
     assert message.error.startswith("the SMTP server's certificate for 127.0.0.1 did not verify: ")
-    assert "the SMTP server's certificate for 127.0.0.1 did not verify" in caplog.text
+    assert caplog.text.count("the SMTP server's certificate for 127.0.0.1 did not verify") == 1
+
+
+def test_after_a_setup_error_the_rest_of_the_job_waits_without_trying_again(app, tls_server):
+    from nurture_ui.mailer import SmtpConnection, WireEmail, _TransientFailure
+
+    server = tls_server("starttls")
+    connection = SmtpConnection(settings(server.port, SMTP_SECURITY="starttls"))
+    email = WireEmail("n@acme.test", "ada@example.test", b"Subject: hi\r\n\r\nHello\r\n")
+    attempts = []
+    real_open = connection._open
+    connection._open = lambda: attempts.append(1) or real_open()
+    for _ in range(3):
+        with pytest.raises(_TransientFailure, match="did not verify"):
+            connection.send(email)
+    connection.close()
+    assert len(attempts) == 1
