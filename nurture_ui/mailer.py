@@ -122,7 +122,8 @@ def wire_email(message, *, now: datetime, sender: tuple[str, str] | None = None)
     ``sender`` is the (display name, address) the email goes out From, None for the app's ``MAIL_FROM``; the
     envelope sender is that address, and ``Reply-To`` is that address plus-tagged with a signed token naming
     this outbox row (``reply_tokens.reply_address``), so a reply whose client dropped In-Reply-To still
-    finds its email.
+    finds its email. ``To`` carries the lead's name (``message.first_name``/``last_name`` when the row has
+    them, else ``message.lead``'s). Names are quoted or RFC 2047 encoded, folds are CRLF (``mail.headers``).
 
     Written out directly (CRLF lines; encoded words for headers that are not ASCII; quoted-printable for a
     body that is not 7-bit ASCII in short lines) instead of through ``email.message.EmailMessage``, whose
@@ -191,8 +192,12 @@ def _to(display_name: str, address: str) -> str:
 
 
 def _lead_name(message) -> str:
-    """The lead's name on an outbox row read with the lead's first and last names (empty without them)."""
-    return f"{getattr(message, 'first_name', '') or ''} {getattr(message, 'last_name', '') or ''}"
+    """The lead's name: from the row when the send loop read it with the lead's names, else from the
+    outbox row's lead (a preview); empty when neither is there."""
+    person = message if hasattr(message, "first_name") else getattr(message, "lead", None)
+    if person is None:
+        return ""
+    return f"{person.first_name or ''} {person.last_name or ''}"
 
 
 def compose_email(message, *, now: datetime) -> EmailMessage:
