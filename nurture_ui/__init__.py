@@ -60,6 +60,7 @@ def _register_blueprints(app: Flask) -> None:
         lead_imports,
         lead_signals,
         leads,
+        mail_auth,
         mailboxes,
         outbox,
         overview,
@@ -95,6 +96,7 @@ def _register_blueprints(app: Flask) -> None:
         inbox,
         tasks,
         settings,
+        mail_auth,
         mailboxes,
     ):
         app.register_blueprint(module.bp)

@@ -31,6 +31,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from nurture_ui import activity, clock
 from nurture_ui.extensions import db
 from nurture_ui.mail import headers
+from nurture_ui.mail.dkim_keys import DkimKeyError, TenantSigners
 from nurture_ui.mail.headers import BadAddress, parse_mailbox
 from nurture_ui.mail.reply_tokens import reply_address
 from nurture_ui.mail.smtp_open import SmtpSetupError, open_smtp
@@ -121,7 +122,8 @@ def wire_email(message, *, now: datetime, sender: tuple[str, str] | None = None)
     ``sender`` is the (display name, address) the email goes out From, None for the app's ``MAIL_FROM``; the
     envelope sender is that address, and ``Reply-To`` is that address plus-tagged with a signed token naming
     this outbox row (``reply_tokens.reply_address``), so a reply whose client dropped In-Reply-To still
-    finds its email.
+    finds its email. ``To`` carries the lead's name (``message.first_name``/``last_name`` when the row has
+    them, else ``message.lead``'s). Names are quoted or RFC 2047 encoded, folds are CRLF (``mail.headers``).
 
     Written out directly (CRLF lines; encoded words for headers that are not ASCII; quoted-printable for a
     body that is not 7-bit ASCII in short lines) instead of through ``email.message.EmailMessage``, whose
@@ -190,8 +192,12 @@ def _to(display_name: str, address: str) -> str:
 
 
 def _lead_name(message) -> str:
-    """The lead's name on an outbox row read with the lead's first and last names (empty without them)."""
-    return f"{getattr(message, 'first_name', '') or ''} {getattr(message, 'last_name', '') or ''}"
+    """The lead's name: from the row when the send loop read it with the lead's names, else from the
+    outbox row's lead (a preview); empty when neither is there."""
+    person = message if hasattr(message, "first_name") else getattr(message, "lead", None)
+    if person is None:
+        return ""
+    return f"{person.first_name or ''} {person.last_name or ''}"
 
 
 def compose_email(message, *, now: datetime) -> EmailMessage:
@@ -227,11 +233,14 @@ class SmtpConnection:
         self.smtp: smtplib.SMTP | None = None
         # The email whose MAIL, RCPT and DATA went out after the previous content, replies not yet read.
         self._ahead: WireEmail | None = None
+        self._setup_error: SmtpSetupError | None = None
 
     def _open(self) -> smtplib.SMTP:
         return open_smtp(self.config)
 
     def send(self, email: WireEmail, *, following: WireEmail | None = None) -> None:
+        if self._setup_error is not None:
+            raise _TransientFailure(str(self._setup_error))
         try:
             if self._ahead is not None and self._ahead is not email:
                 # A transaction opened for another email: dropping the connection abandons it (nothing is
@@ -248,8 +257,10 @@ class SmtpConnection:
                     email.sender, [email.recipient], email.data, mail_options=options
                 )
         except SmtpSetupError as error:
-            # The configuration's fault (a certificate, credentials): the message waits, the log says why.
+            # The configuration's fault (a certificate, credentials): the message waits, the log says why,
+            # and the rest of this job's messages wait too without trying again (a fix takes a person).
             self.close()
+            self._setup_error = error
             log.warning("SMTP: %s", error)
             raise _TransientFailure(str(error)) from error
         except smtplib.SMTPRecipientsRefused as error:
@@ -366,6 +377,7 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
             connections[key] = SmtpConnection(sender.smtp if key else config)
         return connections[key]
 
+    signers = TenantSigners()  # each tenant's DKIM key opened once for the whole job
     try:
         for start in range(0, len(ids), group_size):
             # The check's and the claim's own instant (not the job's start): the cap and a mailbox's spacing
@@ -383,7 +395,7 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
             sent, untried = [], [row for row, _ in plan.send if row.id in claimed]
             report.skipped.extend(row.id for row, _ in plan.send if row.id not in claimed)
             try:
-                emails = {row.id: _wire_or_failure(row, now, senders[row.id]) for row in untried}
+                emails = {row.id: _wire_or_failure(row, now, senders[row.id], signers) for row in untried}
                 while untried:
                     row = untried.pop(0)  # from here on it may have reached the server
                     email = emails[row.id]
@@ -428,16 +440,22 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
     return report
 
 
-def _wire_or_failure(row, now: datetime, sender=None) -> WireEmail | _PermanentFailure | _TransientFailure:
-    """The row's email (From ``sender``'s mailbox, else ``MAIL_FROM``), or the failure of a message that
-    cannot be written: permanent for a bad recipient, transient for a bad sender (the configuration is
-    fixed, then it goes)."""
+def _wire_or_failure(
+    row, now: datetime, sender, signers: TenantSigners
+) -> WireEmail | _PermanentFailure | _TransientFailure:
+    """The row's email (From ``sender``'s mailbox, else ``MAIL_FROM``), DKIM-signed when its tenant set a
+    key, or the failure of a message that cannot be written: permanent for a bad recipient, transient for a
+    bad sender or an unreadable DKIM key (the configuration is fixed, then it goes)."""
     try:
-        return wire_email(row, now=now, sender=sender.identity if sender is not None else None)
+        email = wire_email(row, now=now, sender=sender.identity if sender is not None else None)
+        signer = signers.for_tenant(row.tenant_id)
     except UnsendableMessage as error:
         return _PermanentFailure(str(error), bad_address=True)
-    except BadSender as error:
+    except (BadSender, DkimKeyError) as error:
         return _TransientFailure(str(error))
+    if signer is None:
+        return email
+    return WireEmail(sender=email.sender, recipient=email.recipient, data=signer.sign(email.data))
 
 
 def _claim(message_ids: list[uuid.UUID], claimed_at: datetime) -> set[uuid.UUID]:

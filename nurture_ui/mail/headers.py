@@ -10,6 +10,7 @@ characters, and a display name that is not a plain run of atoms is quoted (ASCII
 from __future__ import annotations
 
 import base64
+import functools
 import re
 import string
 
@@ -61,8 +62,9 @@ def phrase(display_name: str) -> list[str]:
 def encoded_words(text: str) -> list[str]:
     """``text`` as RFC 2047 encoded words of at most 75 characters, each holding whole characters: "Q" when
     that is shorter (mostly Latin text), else "B". Safe in a phrase as in unstructured text."""
-    q_words, b_words = _chunks(text, "q"), _chunks(text, "b")
-    return min(q_words, b_words, key=lambda words: sum(map(len, words)))
+    q_length = sum(len(_q_char(ch)) for ch in text)
+    b_length = -(-len(text.encode()) // 3) * 4
+    return _chunks(text, "q" if q_length <= b_length else "b")
 
 
 def fold(name: str, words: list[str]) -> str:
@@ -105,6 +107,7 @@ def _q_encode(chunk: str) -> str:
     return "".join(_q_char(ch) for ch in chunk)
 
 
+@functools.lru_cache(maxsize=4096)
 def _q_char(ch: str) -> str:
     return ch if ch in _Q_SAFE else "_" if ch == " " else "".join(f"={b:02X}" for b in ch.encode())
 

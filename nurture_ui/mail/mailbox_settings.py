@@ -125,7 +125,9 @@ def save_mailbox(
         mailbox.smtp_secret = ""  # the app's SMTP carries this mailbox's mail: keep no unused secret
     if changed:
         activity.record(
-            "mailbox_connected" if "address" in changed and len(changed) >= len(EDITABLE) else "mailbox_changed",
+            "mailbox_connected"
+            if "address" in changed and len(changed) >= len(EDITABLE)
+            else "mailbox_changed",
             tenant_id=tenant_id,
             actor_id=actor_id,
             data={"mailbox": str(mailbox.id), "address": mailbox.address, "fields": changed},

@@ -81,7 +81,9 @@ def test_commands_out_of_order_are_refused_and_not_counted(sink):
 
 def test_a_sink_with_inspect_hands_over_each_message_with_its_dots_unstuffed():
     received = []
-    with serving_in_thread(inspect=received.append) as (server, port):
-        with smtplib.SMTP("127.0.0.1", port, timeout=5) as smtp:
-            smtp.sendmail("a@x.test", ["b@x.test"], b"Subject: s\r\n\r\nLine\r\n.\r\n..two\r\n")
+    with (
+        serving_in_thread(inspect=received.append) as (_, port),
+        smtplib.SMTP("127.0.0.1", port, timeout=5) as smtp,
+    ):
+        smtp.sendmail("a@x.test", ["b@x.test"], b"Subject: s\r\n\r\nLine\r\n.\r\n..two\r\n")
     assert received == [b"Subject: s\r\n\r\nLine\r\n.\r\n..two\r\n"]

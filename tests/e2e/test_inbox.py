@@ -17,7 +17,7 @@ from nurture_ui.engine.schedule import schedule_first_step
 from nurture_ui.extensions import db
 from nurture_ui.models import Enrollment, OutboundMessage, Task
 from tests import factories
-from tests.engine.conftest import CollectingHandler, free_port
+from tests.engine.conftest import CollectingHandler, free_port, to_address
 
 BODY = (
     "Hi {{ lead.first_name }},\n\n"
@@ -162,11 +162,11 @@ def test_a_rep_clears_five_drafts_with_only_the_keyboard_and_the_edit_goes_out(
     expect(page.locator("#nav-count-inbox")).to_have_attribute("data-count", "0")
 
     sent_to = {d.to_email for i, d in enumerate(drafts) if i != 2}
-    assert wait_for(lambda: {str(m["To"]) for m in mail_catcher.messages} >= sent_to), mail_catcher.messages
-    grace = [m for m in mail_catcher.messages if str(m["To"]) == drafts[1].to_email]
+    assert wait_for(lambda: {to_address(m) for m in mail_catcher.messages} >= sent_to), mail_catcher.messages
+    grace = [m for m in mail_catcher.messages if to_address(m) == drafts[1].to_email]
     assert len(grace) == 1
     assert "P.S. Rosa here: I can show you the Compilers case study." in grace[0].get_content()
-    assert not [m for m in mail_catcher.messages if str(m["To"]) == drafts[2].to_email]
+    assert not [m for m in mail_catcher.messages if to_address(m) == drafts[2].to_email]
     db.session.expire_all()
     statuses = [db.session.get(OutboundMessage, d.id).status for d in drafts]
     assert statuses == ["sent", "sent", "rejected", "sent", "sent"]

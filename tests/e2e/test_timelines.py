@@ -18,6 +18,7 @@ from nurture_ui.extensions import db, get_queue
 from nurture_ui.jobs import dispatch_due_job
 from nurture_ui.models import Activity, LeadReply, OutboundMessage, Task
 from tests import factories
+from tests.engine.conftest import to_address
 
 MONDAY = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -93,7 +94,7 @@ def test_enrollment_timeline_shows_past_and_planned_and_updates_when_the_worker_
     sent = page.locator('[data-kind="past"]', has_text="Email sent — Step 1 · Email “Welcome”")
     sent.wait_for(state="visible", timeout=30_000)
     assert page.evaluate("window.__same_page") is True  # updated in place by htmx polling, no reload
-    assert [str(m["To"]) for m in mailing_worker.messages] == [lead.email]
+    assert [to_address(m) for m in mailing_worker.messages] == [lead.email]
     assert planned.count() == 3
     assert "Step 2 · Email “Welcome”" in planned.first.inner_text()
     screenshot(page, "enrollment-timeline-after-step")

@@ -22,6 +22,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def to_address(message) -> str:
+    """The address a received message is To (its header also carries the lead's name)."""
+    return message["To"].addresses[0].addr_spec
+
+
 class CollectingHandler:
     """Keeps every message the server accepts; ``reply`` can be set to refuse (e.g. "451 try later").
 
@@ -55,7 +60,7 @@ class CollectingHandler:
     def by_recipient(self) -> dict[str, list]:
         result: dict[str, list] = {}
         for message in self.messages:
-            result.setdefault(str(message["To"]), []).append(message)
+            result.setdefault(to_address(message), []).append(message)
         return result
 
 

@@ -335,3 +335,10 @@ def test_an_email_goes_out_from_the_given_sender_with_a_signed_reply_to(app, clo
     reply_to = parsed["Reply-To"].addresses[0].addr_spec
     assert reply_to.startswith("rita+r") and reply_to.endswith("@sales.example.test")
     assert message_row_id_from_address(reply_to) == queued.id
+
+
+def test_a_preview_of_an_outbox_row_names_its_lead_in_to(app, clock, queued):
+    from nurture_ui.mailer import compose_email
+
+    [to] = compose_email(queued, now=clock.now())["To"].addresses
+    assert (to.display_name, to.addr_spec) == (queued.lead.name, "ada@example.test")

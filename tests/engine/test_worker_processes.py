@@ -21,6 +21,7 @@ from nurture_ui.extensions import db, get_queue
 from nurture_ui.jobs import dispatch_due_job
 from nurture_ui.models import Activity, Enrollment, Lead, OutboundMessage
 from tests import factories
+from tests.engine.conftest import to_address
 
 ROOT = Path(__file__).resolve().parents[2]
 ALWAYS_OPEN = {"days": [0, 1, 2, 3, 4, 5, 6], "start_hour": 0, "end_hour": 24}
@@ -153,7 +154,7 @@ def assert_each_step_and_email_once(count: int, smtp_server, *, max_unknown: int
     assert len(executed) == count and {n for _, n in executed} == {1}
     statuses = Counter(db.session.scalars(sa.select(OutboundMessage.status)))
     assert sum(statuses.values()) == count
-    received = Counter(str(m["To"]) for m in smtp_server.messages)
+    received = Counter(to_address(m) for m in smtp_server.messages)
     assert max(received.values()) == 1, "an email arrived twice"
     # Only the group of messages a crash caught mid-send may be unknown; everything else was sent and arrived.
     assert statuses["sent"] + statuses["unknown"] == count and statuses["unknown"] <= max_unknown

@@ -64,6 +64,8 @@ ID_FREE = {
     "tasks.index": "lists tasks of the user's tenant only (reps: their own)",
     "tasks.count": "counts tasks of the user's tenant only",
     "settings.index": "reads and changes the admin's own tenant's policy",
+    "mail_auth.index": "reads and sets the DKIM key of the admin's own tenant (current_user.tenant)",
+    "mail_auth.stop": "forgets the DKIM key of the admin's own tenant (current_user.tenant)",
     "mailboxes.index": "lists the tenant's mailboxes and mail (reps: their own) through mailbox_settings",
     "mailboxes.new": "creates a mailbox in the user's tenant; the owner choices are the tenant's people",
     "mailboxes.test_new_connection": "signs in with what the form says; reads and saves nothing",
@@ -166,6 +168,8 @@ ROLE_TABLE: dict[str, frozenset[str] | None | dict[str, frozenset[str]]] = {
     "outbox.dismiss": WATCHERS,
     "team.index": ADMIN,
     "settings.index": ADMIN,
+    "mail_auth.index": ADMIN,
+    "mail_auth.stop": ADMIN,
     # A mailbox is somebody's credentials and mail: admins manage all, reps their own, nobody else any.
     "mailboxes.index": MAILBOX_KEEPERS,
     "mailboxes.new": MAILBOX_KEEPERS,
