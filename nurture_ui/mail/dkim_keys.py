@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 
+from nurture_ui import activity
 from nurture_ui.extensions import db
 from nurture_ui.models import Tenant
 from nurture_ui.secret_box import SecretUnreadable, open_sealed, seal
@@ -138,16 +139,34 @@ def dns_record(selector: str, domain: str, private_pem: str) -> DnsRecord:
     return DnsRecord(name=f"{selector}._domainkey.{domain}", value=value, strings=strings)
 
 
-def store_key(tenant: Tenant, *, domain: str, selector: str, private_pem: str) -> None:
-    """Set the tenant's DKIM domain, selector and (sealed) key; the caller commits."""
+def store_key(
+    tenant: Tenant,
+    *,
+    domain: str,
+    selector: str,
+    private_pem: str | None,
+    actor_id: uuid.UUID | None = None,
+    how: str = "pasted",
+) -> None:
+    """Set the tenant's DKIM domain, selector and (sealed) key — ``private_pem`` None keeps the stored key —
+    with a ``dkim_settings_changed`` activity naming the person (``how``: generated, pasted or kept; never
+    the key). The caller commits."""
     tenant.dkim_domain = check_domain(domain)
     tenant.dkim_selector = check_selector(selector)
-    tenant.dkim_private_key = seal(normalized_private_key(private_pem))
+    if private_pem is not None:
+        tenant.dkim_private_key = seal(normalized_private_key(private_pem))
+    activity.record(
+        "dkim_settings_changed",
+        tenant_id=tenant.id,
+        actor_id=actor_id,
+        data={"domain": tenant.dkim_domain, "selector": tenant.dkim_selector, "key": how},
+    )
 
 
-def clear_key(tenant: Tenant) -> None:
-    """Stop signing: forget the key (the caller commits)."""
+def clear_key(tenant: Tenant, *, actor_id: uuid.UUID | None = None) -> None:
+    """Stop signing: forget the key, with a ``dkim_signing_stopped`` activity (the caller commits)."""
     tenant.dkim_domain = tenant.dkim_selector = tenant.dkim_private_key = ""
+    activity.record("dkim_signing_stopped", tenant_id=tenant.id, actor_id=actor_id)
 
 
 class TenantSigners:

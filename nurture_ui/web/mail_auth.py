@@ -74,7 +74,7 @@ def index():
 @allow("admin")
 def stop():
     if StopForm().validate_on_submit():
-        clear_key(current_user.tenant)
+        clear_key(current_user.tenant, actor_id=current_user.id)
         db.session.commit()
         flash(
             "Emails are no longer DKIM-signed. Remove the DNS record when no email in flight needs it.",
@@ -106,10 +106,15 @@ def _save(tenant, form: DkimForm, *, generate: bool, pasted: str) -> bool:
         return False
     if len(values) < 2:
         return False
-    if key is None:
-        tenant.dkim_domain, tenant.dkim_selector = values["domain"], values["selector"]
-    else:
-        store_key(tenant, domain=values["domain"], selector=values["selector"], private_pem=key)
+    how = "kept" if key is None else "generated" if generate else "pasted"
+    store_key(
+        tenant,
+        domain=values["domain"],
+        selector=values["selector"],
+        private_pem=key,
+        actor_id=current_user.id,
+        how=how,
+    )
     return True
 
 

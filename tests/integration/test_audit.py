@@ -29,6 +29,7 @@ AUDITED_TABLES = (
     "outbound_messages",
     "tasks",
     "email_templates",
+    "mailboxes",
 )
 
 NOT_AUDITED = {
@@ -43,6 +44,10 @@ NOT_AUDITED = {
     "api.receive_event": "the signed API: its changes are the signals' (tests/integration/test_events_api.py); "
     "no person acts, the activities name the source",
     "unsubscribe.unsubscribe": "the lead acts, not a user: lead_unsubscribed records the source (link)",
+    "mailboxes.test_new_connection": "signs in to the typed servers to test them: saves nothing",
+    "mailboxes.test_connection": "signs in to a saved mailbox's servers to test them: saves nothing",
+    "mailboxes.poll_now": "reads the mailbox: what it records is the replies' and bounces' own signals (no "
+    "person acts on a lead; the read position is the poller's)",
 }
 
 
@@ -180,7 +185,51 @@ CASES: dict[str, Case] = {
     ),
     "outbox.retry": Case(lambda t: (f"/outbox/{_problem(t, 'failed').id}/retry", {}), roles="manager"),
     "outbox.dismiss": Case(lambda t: (f"/outbox/{_problem(t, 'failed').id}/dismiss", {})),
+    "inbox.replies.decide": Case(
+        lambda t: (f"/inbox/replies/{_pending_reply(t).id}/decision", {"decision": "positive"})
+    ),
+    "mailboxes.new": Case(lambda t: ("/settings/mailboxes/new", _mailbox_form("replies@audit.test"))),
+    "mailboxes.edit": Case(
+        lambda t: (
+            f"/settings/mailboxes/{_mailbox(t).id}",
+            _mailbox_form("box@audit.test", daily_send_limit="9"),
+        )
+    ),
+    "mailboxes.delete": Case(lambda t: (f"/settings/mailboxes/{_mailbox(t).id}/delete", {})),
+    "mail_auth.index": Case(
+        lambda t: (
+            "/settings/email-authentication/",
+            {"domain": "audit.test", "selector": "s1", "action": "generate"},
+        )
+    ),
+    "mail_auth.stop": Case(lambda t: (_dkim_key(t) and "/settings/email-authentication/stop", {})),
 }
+
+
+def _pending_reply(tenant):
+    """A reply the classifier was unsure about, waiting for a person; its lead's enrollment paused for it."""
+    lead, _, enrollment = _live(tenant, status="paused", pause_reason="reply_triage")
+    return factories.make_reply(lead, "neutral", triage="pending")
+
+
+def _mailbox_form(address: str, **changes) -> dict:
+    from tests.integration.test_mailboxes_web import form_for
+
+    return form_for(address, **changes)
+
+
+def _mailbox(tenant):
+    from tests.integration.test_mailboxes_web import make_mailbox
+
+    return make_mailbox(tenant, address="box@audit.test")
+
+
+def _dkim_key(tenant) -> bool:
+    from nurture_ui.mail.dkim_keys import generate_private_key, store_key
+
+    store_key(tenant, domain="audit.test", selector="s1", private_pem=generate_private_key())
+    db.session.commit()
+    return True
 
 
 def _problem(tenant, status):
