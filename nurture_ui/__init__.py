@@ -63,6 +63,7 @@ def _register_blueprints(app: Flask) -> None:
         outbox,
         overview,
         performance,
+        platform,
         sequences,
         settings,
         steps,
@@ -94,6 +95,7 @@ def _register_blueprints(app: Flask) -> None:
         inbox,
         tasks,
         settings,
+        platform,
     ):
         app.register_blueprint(module.bp)
 

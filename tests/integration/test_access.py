@@ -40,10 +40,12 @@ ID_FREE = {
     "auth.login": "the sign-in form",
     "auth.logout": "ends the caller's own session",
     "dashboard.index": "the signed-in user's own tenant, read through tenancy.scoped",
-    "overview.index": "own tenant's figures through tenancy; engine health (queue depth, failed jobs) is"
-    " engine-wide by nature and shows counts only",
-    "overview.retry_failed_jobs": "admins only; re-queues failed engine jobs, which carry ids only and"
-    " re-check every row they touch (engine-wide, no tenant data shown or changed directly)",
+    "overview.index": "own tenant's figures through tenancy; engine health counts the tenant's own jobs"
+    " (job ids name their tenant: nurture_ui.job_tenancy); test_engine_routes_* below walk it",
+    "overview.retry_failed_jobs": "admins only; re-queues the tenant's own failed jobs, never another"
+    " tenant's (test_engine_routes_* below walk it with two tenants)",
+    "platform.engine": "platform admins only (PLATFORM_ADMIN_EMAILS); 404 for every tenant admin",
+    "platform.retry_failed_jobs": "platform admins only (PLATFORM_ADMIN_EMAILS); 404 for every tenant admin",
     "leads.index": "lists the user's tenant only (the id-free pages check below looks for the other tenant)",
     "enrollments.bulk_enroll": "lead and sequence ids come in the form: the form walk below sends foreign ones",
     "lead_imports.upload": "creates an import in the user's tenant; lists the user's own imports",
@@ -154,6 +156,9 @@ ROLE_TABLE: dict[str, frozenset[str] | None | dict[str, frozenset[str]]] = {
     "performance.export": RESULTS,
     "overview.index": WATCHERS,
     "overview.retry_failed_jobs": ADMIN,
+    # The platform admin is an admin listed in PLATFORM_ADMIN_EMAILS; other admins get a 404, not a 403.
+    "platform.engine": ADMIN,
+    "platform.retry_failed_jobs": ADMIN,
     "outbox.problems": WATCHERS,  # emails in doubt or failed: the overview's people settle them
     "outbox.mark_delivered": WATCHERS,
     "outbox.send_again": WATCHERS,
