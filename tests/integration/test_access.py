@@ -534,3 +534,42 @@ def test_pages_carry_a_strict_content_security_policy(login_as):
     csp = response.headers["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
     assert 'style="' not in response.get_data(as_text=True)
+
+
+def test_engine_routes_show_and_retry_only_the_tenants_own_jobs(app, login_as, tenant, other_tenant):
+    """The tenant walk of the engine routes, with two tenants each with failed and waiting jobs: each
+    admin's overview counts its own, and each retry puts back its own and leaves the other's failed."""
+    from nurture_ui.extensions import get_queue
+    from nurture_ui.job_tenancy import tenant_of_job
+    from tests.engine_jobs import failed_jobs, queued_jobs
+
+    queue = get_queue()
+    queue.empty()
+    ours, theirs = failed_jobs(tenant, 2), failed_jobs(other_tenant, 3)
+    queued_jobs(other_tenant, 4)
+    admin, their_admin = login_as("admin"), login_as("admin", in_tenant=other_tenant)
+    try:
+        html = admin.get("/overview/").get_data(as_text=True)
+        assert 'data-figure="failed_jobs">2<' in html and 'data-figure="queued">0<' in html
+        html = their_admin.get("/overview/").get_data(as_text=True)
+        assert 'data-figure="failed_jobs">3<' in html and 'data-figure="queued">4<' in html
+
+        assert admin.post("/overview/retry-failed-jobs").status_code == 302
+        assert "2 failed jobs put back" in admin.get("/overview/").get_data(as_text=True)
+        assert sorted(queue.failed_job_registry.get_job_ids()) == sorted(theirs)
+        assert {tenant_of_job(i) for i in queue.get_job_ids()} == {tenant.id, other_tenant.id}
+        assert sorted(i for i in queue.get_job_ids() if tenant_of_job(i) == tenant.id) == sorted(ours)
+
+        # A second retry finds nothing of its own: the other tenant's failed jobs stay where they are.
+        assert admin.post("/overview/retry-failed-jobs").status_code == 302
+        assert "0 failed jobs put back" in admin.get("/overview/").get_data(as_text=True)
+        assert sorted(queue.failed_job_registry.get_job_ids()) == sorted(theirs)
+        # Neither admin reaches the platform's view of every tenant.
+        for client in (admin, their_admin):
+            assert client.get("/platform/engine").status_code == 404
+            assert client.post("/platform/engine/retry-failed-jobs").status_code == 404
+        assert queue.failed_job_registry.count == 3
+    finally:
+        queue.empty()
+        for job_id in queue.failed_job_registry.get_job_ids():
+            queue.failed_job_registry.remove(job_id, delete_job=True)
