@@ -188,3 +188,29 @@ def test_a_tenants_queue_depth_stays_cheap_with_thousands_of_jobs(queue, tenant)
     assert elapsed < 0.5, f"{elapsed:.3f} s"
     print(f"\none tenant's figures over 5,000 queued jobs: {elapsed * 1000:.1f} ms")
     get_redis().delete(queue.key)
+
+
+def test_each_mailbox_poll_job_works_for_the_mailboxs_tenant(queue, tenant, other_tenant):
+    from nurture_ui.extensions import db
+    from nurture_ui.jobs import poll_mailboxes_job
+    from nurture_ui.models import Mailbox
+
+    mailboxes = {}
+    for owner in (tenant, other_tenant):
+        mailbox = Mailbox(
+            tenant_id=owner.id,
+            address=f"team-{uuid.uuid4().hex[:6]}@example.test",
+            display_name="Team",
+            imap_host="imap.example.test",
+            imap_port=993,
+            imap_security="ssl",
+            imap_username="team",
+            imap_secret="",
+            imap_folder="INBOX",
+        )
+        db.session.add(mailbox)
+        db.session.commit()
+        mailboxes[str(mailbox.id)] = owner.id
+    assert poll_mailboxes_job() == {"mailboxes": 2}
+    jobs = [Job.fetch(i, connection=get_redis()) for i in queue.get_job_ids()]
+    assert {job.args[0]: tenant_of_job(job.id) for job in jobs} == mailboxes
