@@ -65,6 +65,7 @@ def _register_blueprints(app: Flask) -> None:
         outbox,
         overview,
         performance,
+        platform,
         sequences,
         settings,
         steps,
@@ -98,6 +99,7 @@ def _register_blueprints(app: Flask) -> None:
         settings,
         mail_auth,
         mailboxes,
+        platform,
     ):
         app.register_blueprint(module.bp)
 

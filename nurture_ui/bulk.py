@@ -13,6 +13,7 @@ from rq.job import Job
 from nurture_ui import clock
 from nurture_ui.enrollment import EnrollmentRefused, LeadFacts, enroll
 from nurture_ui.extensions import db, get_queue, get_redis
+from nurture_ui.job_tenancy import tenant_job_id
 from nurture_ui.jobs import job_app_context
 from nurture_ui.leads import LeadFilters, lead_query
 from nurture_ui.models import Lead, Sequence
@@ -41,6 +42,7 @@ def start_bulk_enrollment(
             lead_ids=[str(i) for i in lead_ids] if lead_ids is not None else None,
             filters=asdict(filters) if filters is not None else None,
         ),
+        job_id=tenant_job_id(tenant_id),
         meta={"tenant_id": str(tenant_id), "kind": "bulk_enrollment", "total": None, "done": 0},
         result_ttl=24 * 3600,
         job_timeout=3600,

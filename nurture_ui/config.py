@@ -81,6 +81,9 @@ def load_config(instance_path: str | Path) -> dict:
         "REDIS_URL": os.environ.get("REDIS_URL", "").strip() or None,
         "EMBEDDED_REDIS_PATH": str(instance_path / "redis.db"),
         "RQ_QUEUE": os.environ.get("RQ_QUEUE", "nurture"),
+        # Admins (of any tenant) who also run the platform: they alone open /platform/engine, the engine's
+        # queue across every tenant. Comma-separated email addresses; empty: nobody.
+        "PLATFORM_ADMIN_EMAILS": os.environ.get("PLATFORM_ADMIN_EMAILS", ""),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": secure_cookies,

@@ -148,8 +148,10 @@ def poll_mailboxes_job() -> dict:
 
     with job_app_context():
         from nurture_ui.extensions import get_queue
+        from nurture_ui.job_tenancy import tenant_job_options
 
         ids = due_mailbox_ids()
+        tenants = _mailbox_tenants(ids)
         queue = get_queue()
         for mailbox_id in ids:
             queue.enqueue(
@@ -157,8 +159,22 @@ def poll_mailboxes_job() -> dict:
                 str(mailbox_id),
                 result_ttl=300,
                 failure_ttl=3600,
+                **tenant_job_options(tenants[mailbox_id]),
             )
         return {"mailboxes": len(ids)}
+
+
+def _mailbox_tenants(mailbox_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """Each mailbox's tenant, so its poll job shows (and can be retried) on that tenant's overview."""
+    import sqlalchemy as sa
+
+    from nurture_ui.extensions import db, one_of
+    from nurture_ui.models import Mailbox
+
+    if not mailbox_ids:
+        return {}
+    rows = db.session.execute(sa.select(Mailbox.id, Mailbox.tenant_id).where(one_of(Mailbox.id, mailbox_ids)))
+    return {mailbox_id: uuid.UUID(str(tenant)) for mailbox_id, tenant in rows}
 
 
 def poll_mailbox_job(mailbox_id: str) -> dict:
@@ -175,23 +191,61 @@ def _now_iso(now: datetime | None) -> str | None:
     return now.isoformat() if now is not None else None
 
 
-def enqueue_execute(enrollment_ids: Sequence[uuid.UUID], now: datetime | None = None) -> None:
+def enqueue_execute(
+    enrollment_ids: Sequence[uuid.UUID], tenant_id: uuid.UUID, now: datetime | None = None
+) -> None:
+    """One executor job for a batch of ``tenant_id``'s enrollments (the dispatcher groups them by tenant,
+    so each job works for one tenant and shows on that tenant's engine figures)."""
     from nurture_ui.extensions import get_queue
+    from nurture_ui.job_tenancy import tenant_job_options
 
     get_queue().enqueue(
         execute_batch_job,
         args=([str(i) for i in enrollment_ids], _now_iso(now)),
         job_timeout=int(current_app.config.get("ENGINE_LEASE_SECONDS", 300)),
         result_ttl=300,
+        **tenant_job_options(tenant_id),
     )
 
 
-def enqueue_send(message_ids: Sequence[uuid.UUID], now: datetime | None = None) -> None:
+def enqueue_send(
+    message_ids: Sequence[uuid.UUID], now: datetime | None = None, *, tenant_id: uuid.UUID | None = None
+) -> None:
+    """Send jobs for queued emails, ``SEND_CHUNK`` per job, each job holding one tenant's emails.
+
+    A caller that knows the emails are all ``tenant_id``'s says so; otherwise their tenants are read in one
+    query and each tenant's emails get their own jobs."""
     from nurture_ui.extensions import get_queue
+    from nurture_ui.job_tenancy import tenant_job_options
 
     queue = get_queue()
-    ids = [str(i) for i in message_ids]
-    for start in range(0, len(ids), SEND_CHUNK):
-        queue.enqueue(
-            send_messages_job, args=(ids[start : start + SEND_CHUNK], _now_iso(now)), result_ttl=300
+    by_tenant = {tenant_id: list(message_ids)} if tenant_id is not None else _messages_by_tenant(message_ids)
+    for tenant, tenant_message_ids in by_tenant.items():
+        ids = [str(i) for i in tenant_message_ids]
+        for start in range(0, len(ids), SEND_CHUNK):
+            queue.enqueue(
+                send_messages_job,
+                args=(ids[start : start + SEND_CHUNK], _now_iso(now)),
+                result_ttl=300,
+                **tenant_job_options(tenant),
+            )
+
+
+def _messages_by_tenant(message_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+    import sqlalchemy as sa
+
+    from nurture_ui.extensions import db, one_of
+    from nurture_ui.models import OutboundMessage
+
+    if not message_ids:
+        return {}
+    table = OutboundMessage.__table__
+    grouped: dict[uuid.UUID, list[uuid.UUID]] = {}
+    rows = db.session.execute(
+        sa.select(table.c.tenant_id, table.c.id).where(
+            one_of(table.c.id, [uuid.UUID(str(i)) for i in message_ids])
         )
+    ).all()
+    for tenant, message_id in rows:
+        grouped.setdefault(uuid.UUID(str(tenant)), []).append(message_id)
+    return grouped

@@ -21,6 +21,7 @@ from flask import current_app
 
 from nurture_ui import clock
 from nurture_ui.extensions import db, get_queue
+from nurture_ui.job_tenancy import tenant_job_options
 from nurture_ui.lead_upsert import (
     LEAD_FIELDS,
     LeadFieldErrors,
@@ -192,7 +193,13 @@ def enqueue_import(lead_import: LeadImport) -> None:
         raise ImportFileError("This import has already been started.")
     lead_import.status = "queued"
     db.session.commit()
-    job = get_queue().enqueue(run_import, str(lead_import.id), job_timeout=3600, result_ttl=86400)
+    job = get_queue().enqueue(
+        run_import,
+        str(lead_import.id),
+        job_timeout=3600,
+        result_ttl=86400,
+        **tenant_job_options(lead_import.tenant_id),
+    )
     lead_import.job_id = job.id
     db.session.commit()
 

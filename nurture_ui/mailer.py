@@ -583,7 +583,7 @@ def requeue_stale_queued(now: datetime, *, explicit_now: datetime | None = None,
     table = OutboundMessage.__table__
     shortest = min(retry_delay(0), retry_delay(1))
     candidates = db.session.execute(
-        sa.select(table.c.id, table.c.attempts, table.c.updated_at)
+        sa.select(table.c.id, table.c.tenant_id, table.c.attempts, table.c.updated_at)
         .where(
             table.c.status == "queued",
             table.c.send_after.is_(None),
@@ -592,26 +592,31 @@ def requeue_stale_queued(now: datetime, *, explicit_now: datetime | None = None,
         .order_by(table.c.updated_at)
         .limit(limit)
     ).all()
-    due = [row.id for row in candidates if row.updated_at + retry_delay(row.attempts) <= now]
+    due = [row for row in candidates if row.updated_at + retry_delay(row.attempts) <= now]
     held = db.session.execute(
-        sa.select(table.c.id, table.c.updated_at, table.c.send_after)
+        sa.select(table.c.id, table.c.tenant_id, table.c.updated_at, table.c.send_after)
         .where(table.c.status == "queued", table.c.send_after.is_not(None), table.c.send_after <= now)
         .order_by(table.c.send_after)
         .limit(limit)
     ).all()
-    due += [
-        row.id for row in held if row.updated_at < row.send_after or row.updated_at + retry_delay(0) <= now
-    ]
+    due += [row for row in held if row.updated_at < row.send_after or row.updated_at + retry_delay(0) <= now]
     if due:
         # Touch them so the next tick does not hand them out again while this job waits in the queue.
         db.session.execute(
-            sa.update(table).where(table.c.id.in_(due), table.c.status == "queued").values(updated_at=now)
+            sa.update(table)
+            .where(table.c.id.in_([row.id for row in due]), table.c.status == "queued")
+            .values(updated_at=now)
         )
     db.session.commit()
     if due:
         from nurture_ui.jobs import enqueue_send
 
-        enqueue_send(due, explicit_now)
+        # Each tenant's emails in their own send jobs (a job works for one tenant: nurture_ui.job_tenancy).
+        by_tenant: dict[uuid.UUID, list] = {}
+        for row in due:
+            by_tenant.setdefault(uuid.UUID(str(row.tenant_id)), []).append(row.id)
+        for tenant_id, ids in by_tenant.items():
+            enqueue_send(ids, explicit_now, tenant_id=tenant_id)
     return len(due)
 
 

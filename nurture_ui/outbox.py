@@ -192,7 +192,7 @@ def _requeue(message, expected: str, *, reason: str, actor_id, now, attempts: in
     db.session.commit()
     from nurture_ui.jobs import enqueue_send
 
-    enqueue_send([message.id])
+    enqueue_send([message.id], tenant_id=message.tenant_id)
 
 
 def _move(message, expected, status, *, actor_id, now, activity_type, values, data) -> None:

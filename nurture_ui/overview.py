@@ -2,7 +2,8 @@
 
 Every figure is one aggregate query over an index (drafts by tenant and status, tasks by tenant, status and
 due date, messages by tenant and status); the oldest item per rep comes from a window function, not from
-loading the rows. The engine's health reads the RQ queue and the dispatcher's heartbeat from Redis.
+loading the rows. The engine's health reads the tenant's own jobs of the RQ queue (nurture_ui.job_tenancy)
+and the dispatcher's heartbeat from Redis.
 """
 
 from __future__ import annotations
@@ -129,38 +130,40 @@ def message_problems(tenant_id: uuid.UUID) -> tuple[dict[str, int], list[Outboun
     return counts, latest
 
 
-def engine_health() -> EngineHealth:
-    """The RQ queue's depth, jobs running and failed, workers listening, and the last dispatcher tick."""
-    from rq import Worker
-    from rq.registry import FailedJobRegistry, StartedJobRegistry
+def engine_health(tenant_id: uuid.UUID) -> EngineHealth:
+    """``tenant_id``'s jobs waiting, running and failed (nurture_ui.job_tenancy: other tenants' jobs and
+    the scheduler's own are not counted), with the engine-wide signs of life every tenant depends on: the
+    workers listening and the dispatcher's last tick (neither says anything about another tenant)."""
+    from nurture_ui.job_tenancy import tenant_queue_figures
 
     try:
-        queue = get_queue()
-        return EngineHealth(
-            reachable=True,
-            queued_jobs=queue.count,
-            running_jobs=StartedJobRegistry(queue=queue).count,
-            failed_jobs=FailedJobRegistry(queue=queue).count,
-            workers=Worker.count(connection=queue.connection, queue=queue),
-            last_dispatch=last_dispatch(),
-        )
+        figures = tenant_queue_figures(tenant_id)
+        return health_from_counts(figures.queued, figures.running, figures.failed)
     except (RedisError, OSError):
         return EngineHealth(reachable=False)
 
 
-def retry_failed_jobs() -> int:
-    """Put every failed job back on the queue (jobs take ids and re-check the rows, so a retry is safe)."""
-    from rq.registry import FailedJobRegistry
+def health_from_counts(queued: int, running: int, failed: int) -> EngineHealth:
+    """Given job figures, with the workers listening and the dispatcher's last tick read from Redis."""
+    from rq import Worker
 
-    registry = FailedJobRegistry(queue=get_queue())
-    retried = 0
-    for job_id in registry.get_job_ids():
-        try:
-            registry.requeue(job_id)
-            retried += 1
-        except Exception:  # a job whose data expired cannot be requeued; skip it  # noqa: BLE001
-            registry.remove(job_id)
-    return retried
+    queue = get_queue()
+    return EngineHealth(
+        reachable=True,
+        queued_jobs=queued,
+        running_jobs=running,
+        failed_jobs=failed,
+        workers=Worker.count(connection=queue.connection, queue=queue),
+        last_dispatch=last_dispatch(),
+    )
+
+
+def retry_failed_jobs(tenant_id: uuid.UUID) -> int:
+    """Put ``tenant_id``'s failed jobs back on the queue, and no other tenant's (jobs take ids and re-check
+    the rows, so a retry is safe)."""
+    from nurture_ui.job_tenancy import retry_tenant_failed_jobs
+
+    return retry_tenant_failed_jobs(tenant_id)
 
 
 @dataclass

@@ -437,7 +437,7 @@ def approve_message(
     if enqueue_send:
         from nurture_ui.jobs import enqueue_send
 
-        enqueue_send([message.id])
+        enqueue_send([message.id], tenant_id=message.tenant_id)
     return Approval(message, edited=edited)
 
 

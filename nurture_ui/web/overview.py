@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from nurture_ui import clock, overview
+from nurture_ui import clock, overview, platform
 from nurture_ui.charts import Bar, bar_chart
 from nurture_ui.reports import DEFAULT_DAYS, DateRange
 from nurture_ui.web.access import allow
@@ -33,7 +33,7 @@ def index():
     span = DateRange.parse(request.args.get("from"), request.args.get("to"), now=now)
     counts, problems = overview.message_problems(tenant_id)
     sequences = overview.sequence_rows(tenant_id, span, now)
-    health = overview.engine_health()
+    health = overview.engine_health(tenant_id)
     beat = health.last_dispatch
     stale = health.reachable and (beat is None or now - beat.at > STALE_DISPATCH)
     if not health.reachable:
@@ -70,6 +70,7 @@ def index():
         backlog=overview.approval_backlog(tenant_id),
         overdue=overview.overdue_tasks(tenant_id, now),
         health=health,
+        platform_view=platform.is_platform_admin(current_user),
         dispatch_stale=stale,
         engine_summary=summary,
         problem_counts=counts,
@@ -98,6 +99,6 @@ def ago(at: datetime, now: datetime) -> str:
 @bp.route("/retry-failed-jobs", methods=["POST"])
 @allow("admin")
 def retry_failed_jobs():
-    retried = overview.retry_failed_jobs()
+    retried = overview.retry_failed_jobs(current_user.tenant_id)
     flash(f"{retried} failed job{'s' if retried != 1 else ''} put back on the queue.", "success")
     return redirect(url_for("overview.index"))

@@ -92,3 +92,38 @@ def test_a_form_sent_without_its_csrf_token_is_refused_with_a_clear_page(page, s
     screenshot(page, "csrf-refused")
     db.session.expire_all()
     assert db.session.get(Lead, lead.id).score == 10
+
+
+def test_engine_health_and_retry_stay_within_the_tenant(page, sign_in, tenant, other_tenant, screenshot):
+    """Two tenants with failed engine jobs: an admin sees and retries only their own; the other tenant's
+    stay failed, and the platform's view of every tenant does not exist for them."""
+    from nurture_ui.extensions import get_queue
+    from tests.engine_jobs import failed_jobs, queued_jobs
+
+    queue = get_queue()
+    queue.empty()
+    ours, theirs = failed_jobs(tenant, 2), failed_jobs(other_tenant, 3)
+    queued_jobs(other_tenant, 4)
+    try:
+        sign_in(factories.make_user(tenant, "admin"))
+        page.goto("/overview/")
+        engine = page.locator("#engine")
+        assert engine.locator('[data-figure="failed_jobs"]').inner_text() == "2"
+        assert engine.locator('[data-figure="queued"]').inner_text() == "0"
+        screenshot(page, "overview-engine-own-tenant")
+        engine.get_by_role("button", name="Retry them").click()
+        page.wait_for_url("**/overview/")
+        assert page.get_by_text("2 failed jobs put back on the queue.").is_visible()
+        assert page.locator('#engine [data-figure="failed_jobs"]').inner_text() == "0"
+        assert page.locator('#engine [data-figure="queued"]').inner_text() == "2"
+        assert sorted(queue.failed_job_registry.get_job_ids()) == sorted(theirs)
+        assert set(ours) <= set(queue.get_job_ids())
+
+        response = page.goto("/platform/engine")
+        assert response.status == 404
+        assert "Other Corp" not in page.content()
+    finally:
+        queue.empty()
+        for job_id in queue.failed_job_registry.get_job_ids():
+            queue.failed_job_registry.remove(job_id, delete_job=True)
+    assert page.js_errors == [] or all("404" in e for e in page.js_errors)

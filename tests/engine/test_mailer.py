@@ -71,7 +71,9 @@ def test_transient_failure_retries_with_backoff_then_sends(app, clock, queued, s
 
     enqueued = []
     app_jobs = pytest.MonkeyPatch()
-    app_jobs.setattr("nurture_ui.jobs.enqueue_send", lambda ids, now=None: enqueued.extend(ids))
+    app_jobs.setattr(
+        "nurture_ui.jobs.enqueue_send", lambda ids, now=None, tenant_id=None: enqueued.extend(ids)
+    )
     try:
         assert mailer.requeue_stale_queued(clock.now() + timedelta(seconds=10)) == 0
         assert mailer.requeue_stale_queued(clock.now() + timedelta(seconds=31)) == 1

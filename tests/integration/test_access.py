@@ -41,10 +41,12 @@ ID_FREE = {
     "auth.login": "the sign-in form",
     "auth.logout": "ends the caller's own session",
     "dashboard.index": "the signed-in user's own tenant, read through tenancy.scoped",
-    "overview.index": "own tenant's figures through tenancy; engine health (queue depth, failed jobs) is"
-    " engine-wide by nature and shows counts only",
-    "overview.retry_failed_jobs": "admins only; re-queues failed engine jobs, which carry ids only and"
-    " re-check every row they touch (engine-wide, no tenant data shown or changed directly)",
+    "overview.index": "own tenant's figures through tenancy; engine health counts the tenant's own jobs"
+    " (job ids name their tenant: nurture_ui.job_tenancy); test_engine_routes_* below walk it",
+    "overview.retry_failed_jobs": "admins only; re-queues the tenant's own failed jobs, never another"
+    " tenant's (test_engine_routes_* below walk it with two tenants)",
+    "platform.engine": "platform admins only (PLATFORM_ADMIN_EMAILS); 404 for every tenant admin",
+    "platform.retry_failed_jobs": "platform admins only (PLATFORM_ADMIN_EMAILS); 404 for every tenant admin",
     "leads.index": "lists the user's tenant only (the id-free pages check below looks for the other tenant)",
     "enrollments.bulk_enroll": "lead and sequence ids come in the form: the form walk below sends foreign ones",
     "lead_imports.upload": "creates an import in the user's tenant; lists the user's own imports",
@@ -161,6 +163,9 @@ ROLE_TABLE: dict[str, frozenset[str] | None | dict[str, frozenset[str]]] = {
     "performance.export": RESULTS,
     "overview.index": WATCHERS,
     "overview.retry_failed_jobs": ADMIN,
+    # The platform admin is an admin listed in PLATFORM_ADMIN_EMAILS; other admins get a 404, not a 403.
+    "platform.engine": ADMIN,
+    "platform.retry_failed_jobs": ADMIN,
     "outbox.problems": WATCHERS,  # emails in doubt or failed: the overview's people settle them
     "outbox.mark_delivered": WATCHERS,
     "outbox.send_again": WATCHERS,
@@ -556,3 +561,42 @@ def test_pages_carry_a_strict_content_security_policy(login_as):
     csp = response.headers["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
     assert 'style="' not in response.get_data(as_text=True)
+
+
+def test_engine_routes_show_and_retry_only_the_tenants_own_jobs(app, login_as, tenant, other_tenant):
+    """The tenant walk of the engine routes, with two tenants each with failed and waiting jobs: each
+    admin's overview counts its own, and each retry puts back its own and leaves the other's failed."""
+    from nurture_ui.extensions import get_queue
+    from nurture_ui.job_tenancy import tenant_of_job
+    from tests.engine_jobs import failed_jobs, queued_jobs
+
+    queue = get_queue()
+    queue.empty()
+    ours, theirs = failed_jobs(tenant, 2), failed_jobs(other_tenant, 3)
+    queued_jobs(other_tenant, 4)
+    admin, their_admin = login_as("admin"), login_as("admin", in_tenant=other_tenant)
+    try:
+        html = admin.get("/overview/").get_data(as_text=True)
+        assert 'data-figure="failed_jobs">2<' in html and 'data-figure="queued">0<' in html
+        html = their_admin.get("/overview/").get_data(as_text=True)
+        assert 'data-figure="failed_jobs">3<' in html and 'data-figure="queued">4<' in html
+
+        assert admin.post("/overview/retry-failed-jobs").status_code == 302
+        assert "2 failed jobs put back" in admin.get("/overview/").get_data(as_text=True)
+        assert sorted(queue.failed_job_registry.get_job_ids()) == sorted(theirs)
+        assert {tenant_of_job(i) for i in queue.get_job_ids()} == {tenant.id, other_tenant.id}
+        assert sorted(i for i in queue.get_job_ids() if tenant_of_job(i) == tenant.id) == sorted(ours)
+
+        # A second retry finds nothing of its own: the other tenant's failed jobs stay where they are.
+        assert admin.post("/overview/retry-failed-jobs").status_code == 302
+        assert "0 failed jobs put back" in admin.get("/overview/").get_data(as_text=True)
+        assert sorted(queue.failed_job_registry.get_job_ids()) == sorted(theirs)
+        # Neither admin reaches the platform's view of every tenant.
+        for client in (admin, their_admin):
+            assert client.get("/platform/engine").status_code == 404
+            assert client.post("/platform/engine/retry-failed-jobs").status_code == 404
+        assert queue.failed_job_registry.count == 3
+    finally:
+        queue.empty()
+        for job_id in queue.failed_job_registry.get_job_ids():
+            queue.failed_job_registry.remove(job_id, delete_job=True)

@@ -13,6 +13,7 @@ from nurture_ui.extensions import db, get_queue, get_redis
 from nurture_ui.jobs import dispatch_due_job
 from nurture_ui.models import OutboundMessage, Task
 from tests import factories
+from tests.engine_jobs import failed_jobs, queued_jobs
 
 
 @pytest.fixture(autouse=True)
@@ -116,9 +117,10 @@ def test_dispatcher_tick_leaves_a_heartbeat(app, clock):
     assert beat is not None and beat.at == clock.now() and beat.claimed == 0
 
 
-def test_engine_health_reads_the_queue(app):
-    get_queue().enqueue("nurture_ui.jobs.resume_pauses_job")
-    health = overview.engine_health()
+def test_engine_health_reads_the_tenants_jobs_of_the_queue(app, tenant):
+    queued_jobs(tenant, 1)
+    queued_jobs(None, 1)  # the scheduler's own job: nobody's tenant
+    health = overview.engine_health(tenant.id)
     assert health.reachable and health.queued_jobs == 1 and health.failed_jobs == 0
     get_queue().empty()
 
@@ -145,18 +147,12 @@ def test_overview_is_for_managers_and_admins(login_as, role):
     assert login_as(role).get("/overview/").status_code == 403
 
 
-def test_admin_retries_failed_jobs(app, login_as):
-    from rq.job import Job
-    from rq.registry import FailedJobRegistry
-
+def test_admin_retries_the_tenants_failed_jobs(app, login_as, tenant):
     queue = get_queue()
-    job = queue.enqueue("nurture_ui.jobs.resume_pauses_job")
-    queue.remove(job)
-    registry = FailedJobRegistry(queue=queue)
-    registry.add(Job.fetch(job.id, connection=queue.connection), ttl=600)
-    assert overview.engine_health().failed_jobs == 1
+    failed_jobs(tenant, 1)
+    assert overview.engine_health(tenant.id).failed_jobs == 1
     response = login_as("admin").post("/overview/retry-failed-jobs")
     assert response.status_code == 302
-    assert overview.engine_health().failed_jobs == 0 and queue.count == 1
+    assert overview.engine_health(tenant.id).failed_jobs == 0 and queue.count == 1
     queue.empty()
     assert login_as("manager").post("/overview/retry-failed-jobs").status_code == 403
