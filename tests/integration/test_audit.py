@@ -36,6 +36,8 @@ NOT_AUDITED = {
     "auth.login": "signs in: no audited state",
     "auth.logout": "signs out: no audited state",
     "overview.retry_failed_jobs": "re-queues failed engine jobs: the jobs' own transitions write the activities",
+    "platform.retry_failed_jobs": "re-queues every tenant's failed engine jobs: the jobs' own transitions write "
+    "the activities",
     "sequences.rule_editor": "renders the rule editor: changes nothing",
     "templates.preview": "renders a preview: changes nothing",
     "team.index": "adds a user: users are not sequences, enrollments, messages or policy",
