@@ -180,6 +180,7 @@ class Breakdown:
     can_join: int
     held_back: list[tuple[Reason, int]] = field(default_factory=list)  # in REASONS order, zeros left out
     has_entry_rule: bool = True
+    saved_rule: bool = True  # counted for the saved entry rule (the lead list can show these leads)
 
     @property
     def blocked(self) -> int:
@@ -216,6 +217,7 @@ def eligibility_breakdown(sequence: Sequence, *, now: datetime, entry_rule: dict
         can_join=can_join,
         held_back=held,
         has_entry_rule=not rules.is_always_true(rule or {}),
+        saved_rule=entry_rule is None or (entry_rule or {}) == (sequence.entry_rules or {}),
     )
 
 

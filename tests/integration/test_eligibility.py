@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from nurture_ui import enrollment as enrolling
 from nurture_ui import eligibility
+from nurture_ui import enrollment as enrolling
 from nurture_ui.extensions import db
 from nurture_ui.models import Activity, Enrollment, Lead, Tenant
 from tests import factories
