@@ -70,7 +70,7 @@ def _ended_since(since: datetime, *, sequence_id: uuid.UUID | None = None) -> sa
     return sa.exists().where(*conditions)
 
 
-def _lead_blocks(sequence: Sequence, tenant: Tenant, now: datetime) -> list[tuple[str, sa.ColumnElement]]:
+def lead_blocks(sequence: Sequence, tenant: Tenant, now: datetime) -> list[tuple[str, sa.ColumnElement]]:
     """(reason key, condition true when the lead fails it) for every check that is about the lead."""
     live = sa.exists().where(Enrollment.lead_id == Lead.id, Enrollment.status.in_(LIVE_STATUSES))
     cooldown = now - timedelta(days=int(tenant.policy_value("reenrollment_cooldown_days")))
@@ -118,7 +118,7 @@ def earlier_sequences(sequence: Sequence) -> list[Sequence]:
 
 
 def _blocks(sequence: Sequence, tenant: Tenant, now: datetime, *, with_earlier: bool = True):
-    blocks = _lead_blocks(sequence, tenant, now)
+    blocks = lead_blocks(sequence, tenant, now)
     if with_earlier:
         earlier = [
             eligible_filter(other, tenant, now=now, entry_rule=None, with_earlier=False)

@@ -12,12 +12,14 @@ from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from nurture_ui import clock, rules, sequences
+from nurture_ui import clock, rules, sequences, simulation
+from nurture_ui.activation_preview import FLOW_DAYS, activation_preview
 from nurture_ui.addresses import normalize_email
+from nurture_ui.charts import column_chart
 from nurture_ui.eligibility import Breakdown, eligibility_breakdown
 from nurture_ui.extensions import db
 from nurture_ui.leads import lead_by_email, team
-from nurture_ui.models import DEFAULT_EXIT_RULES, SEQUENCE_STATUSES, Sequence
+from nurture_ui.models import DEFAULT_EXIT_RULES, SEQUENCE_STATUSES, Sequence, Tenant
 from nurture_ui.sequences import SequenceRefused
 from nurture_ui.tenancy import current_tenant_id, get_or_404
 from nurture_ui.web.access import ALL_ROLES, EDITORS, allow
@@ -228,6 +230,37 @@ def details(sequence_id):
     ), 422
 
 
+@bp.route("/<sequence_id>/activate")
+@allow(*EDITORS)
+def activate_preview(sequence_id):
+    """The confirmation Activate (and Resume) opens: who joins now, how many a day, when they first hear
+    from it. Confirming posts to ``change_status``; nothing changes until then."""
+    sequence = get_or_404(Sequence, sequence_id)
+    if sequence.status not in ("draft", "paused"):
+        flash(f"This sequence is {sequence.status}: there is nothing to activate.", "info")
+        return redirect(url_for("sequences.builder", sequence_id=sequence.id))
+    tenant = db.session.get(Tenant, sequence.tenant_id)
+    return render_template(
+        "sequences/activate.html",
+        preview=activation_preview(sequence, now=clock.now()),
+        problems=sequences.activation_problems(sequence, tenant),
+        flow_days=FLOW_DAYS,
+    )
+
+
+@bp.route("/<sequence_id>/simulate")
+@allow(*ALL_ROLES)
+def simulate(sequence_id):
+    """The dry run: emails per day for the next weeks if the leads who can join now joined. Writes nothing."""
+    sequence = get_or_404(Sequence, sequence_id)
+    result = simulation.simulate(sequence, now=clock.now())
+    chart = column_chart(
+        [(day.strftime("%-d %b"), n) for day, n in result.days],
+        title=f"Emails per day over the next {simulation.DAYS} days",
+    )
+    return render_template("sequences/simulate.html", sequence=sequence, result=result, chart=chart)
+
+
 @bp.route("/<sequence_id>/status", methods=["POST"])
 @allow(*EDITORS)
 def change_status(sequence_id):
@@ -242,7 +275,7 @@ def change_status(sequence_id):
             "sequences/builder.html", form=SequenceDetailsForm.for_sequence(sequence), **context
         ), 422
     messages = {
-        "active": "Sequence activated: matching leads will be enrolled.",
+        "active": "Sequence activated: the leads that can join are enrolled at the next auto-enrollment run.",
         "paused": "Sequence paused: its enrollments hold where they are. You can edit it now.",
         "archived": "Sequence archived: its live enrollments have exited.",
     }
