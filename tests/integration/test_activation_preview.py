@@ -80,6 +80,7 @@ def test_the_dry_run_counts_emails_per_day_and_what_holds_them(tenant, clock):
     sent = factories.make_draft(tenant, mailed, status="sent", sent_at=clock.now() - timedelta(hours=1))
     finished = db.session.get(Enrollment, sent.enrollment_id)
     finished.status, finished.ended_on = "completed", clock.now() - timedelta(days=40)
+    db.session.get(Sequence, sent.sequence_id).status = "archived"
     db.session.commit()
     busy = factories.make_lead(tenant, segment="SMB")
     factories.make_enrollment(busy, other)
