@@ -227,7 +227,7 @@ def test_screenshots_of_list_builder_and_rule_editor(page, sign_in, tenant, scre
     screenshot(page, "sequences-list")
     page.goto(f"/sequences/{five.id}")
     expect(page.locator(".step-list > .step-card")).to_have_count(5)
-    expect(page.locator("#entry-count")).to_contain_text("match right now")
+    expect(page.locator("#entry-count")).to_contain_text("match the entry rule")
     screenshot(page, "builder-five-steps")
     # The rule editor: add a condition row and watch the count follow.
     before = page.locator("#entry-count").inner_text()
