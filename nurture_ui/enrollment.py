@@ -18,6 +18,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from nurture_ui import activity, clock, rules
+from nurture_ui.eligibility import (
+    ENDED_STATUSES,
+    cross_cooldown_days,
+    eligible_filter,
+    remaining_today,
+)
 from nurture_ui.extensions import db
 from nurture_ui.models import (
     LIVE_STATUSES,
@@ -30,11 +36,10 @@ from nurture_ui.models import (
     Tenant,
 )
 from nurture_ui.models.base import JSONType
-from nurture_ui.time_zones import first_zone
 
 # Checks a person may override with a confirmation when enrolling by hand. Everything else
 # (do-not-contact, unsubscribed, undeliverable, already in a sequence, sequence not active) never.
-OVERRIDABLE = frozenset({"status", "score_band", "reply_window", "cooldown", "entry_rules"})
+OVERRIDABLE = frozenset({"status", "score_band", "reply_window", "cooldown", "cross_cooldown", "entry_rules"})
 _STATUS_WORDS = {"draft": "a draft", "paused": "paused", "archived": "archived"}
 
 
@@ -105,6 +110,8 @@ class LeadFacts:
     replies: dict[uuid.UUID, list[LeadReply]]
     live: dict[uuid.UUID, Enrollment]
     last_ended: dict[uuid.UUID, datetime]  # for this sequence: when the lead last left it
+    # For any sequence: when the lead last left one, and which (the cross-sequence cooldown).
+    last_left: dict[uuid.UUID, tuple[datetime, uuid.UUID]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, lead_ids: Iterable[uuid.UUID], sequence: Sequence) -> LeadFacts:
@@ -112,6 +119,7 @@ class LeadFacts:
         replies: dict[uuid.UUID, list[LeadReply]] = {i: [] for i in ids}
         live: dict[uuid.UUID, Enrollment] = {}
         last_ended: dict[uuid.UUID, datetime] = {}
+        last_left: dict[uuid.UUID, tuple[datetime, uuid.UUID]] = {}
         for chunk in _chunks(ids, 500):
             for reply in db.session.scalars(sa.select(LeadReply).where(LeadReply.lead_id.in_(chunk))):
                 replies[reply.lead_id].append(reply)
@@ -131,7 +139,17 @@ class LeadFacts:
                 .group_by(Enrollment.lead_id)
             )
             last_ended.update({lead_id: when for lead_id, when in ended if when is not None})
-        return cls(replies=replies, live=live, last_ended=last_ended)
+            for lead_id, when, sequence_id in db.session.execute(
+                sa.select(Enrollment.lead_id, Enrollment.ended_on, Enrollment.sequence_id)
+                .where(
+                    Enrollment.lead_id.in_(chunk),
+                    Enrollment.status.in_(ENDED_STATUSES),
+                    Enrollment.ended_on.is_not(None),
+                )
+                .order_by(Enrollment.ended_on)
+            ):
+                last_left[lead_id] = (when, sequence_id)  # ordered: the latest wins
+        return cls(replies=replies, live=live, last_ended=last_ended, last_left=last_left)
 
 
 def eligibility(
@@ -238,6 +256,19 @@ def eligibility(
             problem=f"Left this sequence less than {cooldown_days} days ago",
         )
     )
+    cross_days = cross_cooldown_days(tenant)
+    left = facts.last_left.get(lead.id)
+    if cross_days:
+        recent = left is not None and left[0] > now - timedelta(days=cross_days)
+        add(
+            Check(
+                "cross_cooldown",
+                f"Has not left any sequence in the last {cross_days} days",
+                not recent,
+                _cross_detail(left, cross_days, now) if recent else "",
+                problem=_cross_detail(left, cross_days, now) if recent else "",
+            )
+        )
     for index, (text, passed) in enumerate(
         rules.explain(sequence.entry_rules or {}, lead, now=now, replies=replies), start=1
     ):
@@ -257,26 +288,20 @@ def eligibility(
 
 
 def eligible_leads(sequence: Sequence, tenant: Tenant, *, now: datetime) -> sa.ColumnElement[bool]:
-    """A filter over ``Lead`` true exactly for the leads ``eligibility`` passes (without overrides)."""
+    """A filter over ``Lead`` true exactly for the leads ``eligibility`` passes (without overrides):
+    ``nurture_ui.eligibility``'s checks, for an active sequence."""
     if sequence.status != "active":
         return sa.false()
-    cooldown = now - timedelta(days=int(tenant.policy_value("reenrollment_cooldown_days")))
-    live = sa.select(Enrollment.id).where(Enrollment.lead_id == Lead.id, Enrollment.status.in_(LIVE_STATUSES))
-    recent = sa.select(Enrollment.id).where(
-        Enrollment.lead_id == Lead.id,
-        Enrollment.sequence_id == sequence.id,
-        Enrollment.status.in_(("exited", "completed")),
-        Enrollment.ended_on > cooldown,
-    )
-    return sa.and_(
-        Lead.tenant_id == tenant.id,
-        Lead.do_not_contact.is_(False),
-        Lead.unsubscribed_at.is_(None),
-        Lead.undeliverable.is_(False),
-        ~sa.exists(live),
-        ~sa.exists(recent),
-        rules.compile_filter(policy_rule(tenant), now=now),
-        rules.compile_filter(sequence.entry_rules or {}, now=now),
+    return eligible_filter(sequence, tenant, now=now)
+
+
+def _cross_detail(left: tuple[datetime, uuid.UUID], days: int, now: datetime) -> str:
+    when, sequence_id = left
+    ago = (now - when).days
+    ago_text = "today" if ago == 0 else ("1 day ago" if ago == 1 else f"{ago} days ago")
+    return (
+        f"Left ‘{_sequence_name(sequence_id)}’ {ago_text}: the cross-sequence cooldown keeps leads out "
+        f"for {days} days (until {when + timedelta(days=days):%b %-d})."
     )
 
 
@@ -304,20 +329,6 @@ def _insert(table):
     return (postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
-def _remaining_today(sequence: Sequence, tenant: Tenant, now: datetime) -> int | None:
-    if sequence.daily_enrollment_cap is None:
-        return None
-    zone = first_zone(tenant.policy_value("timezone"))
-    local = now.astimezone(zone)
-    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(now.tzinfo)
-    done = db.session.scalar(
-        sa.select(sa.func.count(Enrollment.id)).where(
-            Enrollment.sequence_id == sequence.id, Enrollment.enrolled_on >= day_start
-        )
-    )
-    return max(sequence.daily_enrollment_cap - (done or 0), 0)
-
-
 def auto_enroll_sequence(sequence: Sequence, tenant: Tenant, *, now: datetime) -> int:
     """Enroll every eligible lead of the tenant in ``sequence`` with one INSERT … SELECT, each with its
     ``nurture_enrolled`` and ``nurture_step_scheduled`` activities. Runs in the caller's transaction.
@@ -326,7 +337,7 @@ def auto_enroll_sequence(sequence: Sequence, tenant: Tenant, *, now: datetime) -
     step = first_step(sequence)
     if step is None:
         return 0
-    remaining = _remaining_today(sequence, tenant, now)
+    remaining = remaining_today(sequence, tenant, now)
     if remaining == 0:
         return 0
     due = first_step_due(step, now)

@@ -8,9 +8,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from nurture_ui import activity, clock, lifecycle
+from nurture_ui import activity, clock, eligibility, lifecycle
 from nurture_ui.extensions import db
-from nurture_ui.models import Lead, User
+from nurture_ui.models import Lead, Sequence, User
 
 
 @dataclass(frozen=True)
@@ -20,10 +20,12 @@ class LeadFilters:
     score_band: str = ""
     segment: str = ""
     owner: str = ""  # a user id, "none" for unowned, "" for anyone
+    # "<sequence id>:<key>": the leads behind one number of that sequence's eligibility breakdown.
+    eligibility: str = ""
 
     @property
     def active(self) -> bool:
-        return any((self.q, self.status, self.score_band, self.segment, self.owner))
+        return any((self.q, self.status, self.score_band, self.segment, self.owner, self.eligibility))
 
     def as_args(self) -> dict[str, str]:
         return {
@@ -34,6 +36,7 @@ class LeadFilters:
                 ("score_band", self.score_band),
                 ("segment", self.segment),
                 ("owner", self.owner),
+                ("eligibility", self.eligibility),
             )
             if v
         }
@@ -55,6 +58,13 @@ def lead_query(tenant_id: uuid.UUID, filters: LeadFilters) -> sa.Select:
             stmt = stmt.where(Lead.owner_id == uuid.UUID(filters.owner))
         except ValueError:
             stmt = stmt.where(sa.false())
+    if filters.eligibility:
+        scope = eligibility_scope(tenant_id, filters.eligibility)
+        if scope is None:
+            stmt = stmt.where(sa.false())
+        else:
+            sequence, key = scope
+            stmt = stmt.where(eligibility.leads_filter(sequence, key, now=clock.now()))
     if filters.q:
         pattern = f"%{filters.q.strip().lower()}%"
         stmt = stmt.where(
@@ -65,6 +75,22 @@ def lead_query(tenant_id: uuid.UUID, filters: LeadFilters) -> sa.Select:
             )
         )
     return stmt.order_by(Lead.created_at.desc(), Lead.id)
+
+
+def eligibility_scope(tenant_id: uuid.UUID, value: str) -> tuple[Sequence, str] | None:
+    """The tenant's sequence and breakdown key named by an ``eligibility`` filter, or None when it names
+    no such thing (another tenant's sequence included)."""
+    sequence_id, _, key = value.partition(":")
+    try:
+        parsed = uuid.UUID(sequence_id)
+    except ValueError:
+        return None
+    if key not in eligibility.LIST_KEYS:
+        return None
+    sequence = db.session.scalar(
+        sa.select(Sequence).where(Sequence.id == parsed, Sequence.tenant_id == tenant_id)
+    )
+    return (sequence, key) if sequence is not None else None
 
 
 def lead_by_email(tenant_id: uuid.UUID, email: str) -> Lead | None:

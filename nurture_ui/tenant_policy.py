@@ -24,6 +24,7 @@ LIMITS: dict[str, tuple[int, int]] = {
     "max_steps": (1, 20),
     "max_span_days": (1, 365),
     "reenrollment_cooldown_days": (0, 365),
+    "cross_sequence_cooldown_days": (1, 365),
     "reply_window_days": (0, 365),
     "ooo_default_days": (1, 60),
 }

@@ -14,6 +14,9 @@ DEFAULT_POLICY: dict[str, Any] = {
     "max_steps": 6,
     "max_span_days": 21,
     "reenrollment_cooldown_days": 30,
+    # A lead who left any sequence stays out of every auto-enrollment this long (manual enrollment may override).
+    "cross_sequence_cooldown": True,
+    "cross_sequence_cooldown_days": 7,
     "reply_window_days": 14,
     "warm_bands": ["warm"],
     "enrollable_statuses": ["new", "contacted", "qualified"],

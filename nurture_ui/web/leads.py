@@ -9,9 +9,10 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField
 from wtforms.validators import InputRequired, NumberRange
 
+from nurture_ui.eligibility import REASON_LABELS
 from nurture_ui.enrollment import active_sequences, checkable_sequences
 from nurture_ui.extensions import db
-from nurture_ui.leads import LeadFilters, lead_query, segments, team, update_lead
+from nurture_ui.leads import LeadFilters, eligibility_scope, lead_query, segments, team, update_lead
 from nurture_ui.models import LEAD_STATUSES, SCORE_BANDS, Activity, Enrollment, Lead
 from nurture_ui.signals import lead_replies
 from nurture_ui.tenancy import current_tenant_id, get_or_404
@@ -46,6 +47,7 @@ def filters_from(args) -> LeadFilters:
         score_band=args.get("score_band", "") if args.get("score_band", "") in SCORE_BANDS else "",
         segment=args.get("segment", "").strip()[:120],
         owner=args.get("owner", "").strip()[:64],
+        eligibility=args.get("eligibility", "").strip()[:80],
     )
 
 
@@ -69,6 +71,8 @@ def index():
         bands=SCORE_BANDS,
         segments=segments(tenant_id),
         users=team(tenant_id),
+        eligibility_scope=eligibility_scope(tenant_id, filters.eligibility) if filters.eligibility else None,
+        reason_labels=REASON_LABELS,
     )
     # htmx filter and page changes swap only the results; the full page includes the same partial.
     if request.htmx and request.headers.get("HX-Target") == "lead-results":

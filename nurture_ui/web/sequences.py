@@ -12,10 +12,14 @@ from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from nurture_ui import rules, sequences
+from nurture_ui import clock, rules, sequences, simulation
+from nurture_ui.activation_preview import FLOW_DAYS, activation_preview
+from nurture_ui.addresses import normalize_email
+from nurture_ui.charts import column_chart
+from nurture_ui.eligibility import Breakdown, eligibility_breakdown
 from nurture_ui.extensions import db
 from nurture_ui.leads import lead_by_email, team
-from nurture_ui.models import DEFAULT_EXIT_RULES, SEQUENCE_STATUSES, Sequence
+from nurture_ui.models import DEFAULT_EXIT_RULES, SEQUENCE_STATUSES, Sequence, Tenant
 from nurture_ui.sequences import SequenceRefused
 from nurture_ui.tenancy import current_tenant_id, get_or_404
 from nurture_ui.web.access import ALL_ROLES, EDITORS, allow
@@ -142,9 +146,9 @@ def builder_context(sequence: Sequence, *, count_matches: bool = True, **extra) 
         can_edit=can_edit(),
         editable=editable,
         entry_editor=extra.pop("entry_editor", None) or editor_from_rule(sequence.entry_rules, "entry"),
-        match_count=extra.pop("match_count")
-        if "match_count" in extra
-        else (_current_match_count(sequence) if count_matches else None),
+        breakdown=extra.pop("breakdown")
+        if "breakdown" in extra
+        else (rule_breakdown(sequence) if count_matches else None),
         exit_errors=extra.pop("exit_errors", []),
         exit_switches=rules.EXIT_SWITCHES,
         # A sequence saved before a switch existed follows that switch's default (the engine does too).
@@ -154,9 +158,14 @@ def builder_context(sequence: Sequence, *, count_matches: bool = True, **extra) 
     )
 
 
-def _current_match_count(sequence: Sequence) -> int | None:
-    rule = sequence.entry_rules or {}
-    return sequences.matching_lead_count(sequence.tenant_id, rule) if not rules.validate(rule) else None
+def rule_breakdown(sequence: Sequence | None, rule: dict | None = None) -> Breakdown | None:
+    """The eligibility breakdown for the saved rule, or for ``rule`` while it is edited; None when the
+    rule does not validate (or there is no sequence to count for)."""
+    if sequence is None:
+        return None
+    if rules.validate(rule if rule is not None else (sequence.entry_rules or {})):
+        return None
+    return eligibility_breakdown(sequence, now=clock.now(), entry_rule=rule)
 
 
 @bp.route("/<sequence_id>")
@@ -174,7 +183,12 @@ def why(sequence_id):
     """From the sequence side to the "why (not)?" panel: which checks this lead passes for it."""
     sequence = get_or_404(Sequence, sequence_id)
     email = request.args.get("email", "")
-    lead = lead_by_email(sequence.tenant_id, email)
+    try:
+        # As the leads table stores it (international addresses included), so "Müller" finds "müller".
+        wanted = normalize_email(email)
+    except ValueError:
+        wanted = email
+    lead = lead_by_email(sequence.tenant_id, wanted)
     if lead is None:
         flash(
             f"No lead has the address “{email.strip()}”." if email.strip() else "Enter a lead's email.",
@@ -216,6 +230,37 @@ def details(sequence_id):
     ), 422
 
 
+@bp.route("/<sequence_id>/activate")
+@allow(*EDITORS)
+def activate_preview(sequence_id):
+    """The confirmation Activate (and Resume) opens: who joins now, how many a day, when they first hear
+    from it. Confirming posts to ``change_status``; nothing changes until then."""
+    sequence = get_or_404(Sequence, sequence_id)
+    if sequence.status not in ("draft", "paused"):
+        flash(f"This sequence is {sequence.status}: there is nothing to activate.", "info")
+        return redirect(url_for("sequences.builder", sequence_id=sequence.id))
+    tenant = db.session.get(Tenant, sequence.tenant_id)
+    return render_template(
+        "sequences/activate.html",
+        preview=activation_preview(sequence, now=clock.now()),
+        problems=sequences.activation_problems(sequence, tenant),
+        flow_days=FLOW_DAYS,
+    )
+
+
+@bp.route("/<sequence_id>/simulate")
+@allow(*ALL_ROLES)
+def simulate(sequence_id):
+    """The dry run: emails per day for the next weeks if the leads who can join now joined. Writes nothing."""
+    sequence = get_or_404(Sequence, sequence_id)
+    result = simulation.simulate(sequence, now=clock.now())
+    chart = column_chart(
+        [(day.strftime("%-d %b"), n) for day, n in result.days],
+        title=f"Emails per day over the next {simulation.DAYS} days",
+    )
+    return render_template("sequences/simulate.html", sequence=sequence, result=result, chart=chart)
+
+
 @bp.route("/<sequence_id>/status", methods=["POST"])
 @allow(*EDITORS)
 def change_status(sequence_id):
@@ -230,7 +275,7 @@ def change_status(sequence_id):
             "sequences/builder.html", form=SequenceDetailsForm.for_sequence(sequence), **context
         ), 422
     messages = {
-        "active": "Sequence activated: matching leads will be enrolled.",
+        "active": "Sequence activated: the leads that can join are enrolled at the next auto-enrollment run.",
         "paused": "Sequence paused: its enrollments hold where they are. You can edit it now.",
         "archived": "Sequence archived: its live enrollments have exited.",
     }
@@ -251,14 +296,18 @@ def rule_editor():
     editor = editor_from_form(request.form, prefix)
     action = request.form.get("action", "")
     apply_action(editor, action)
-    match_count = None
+    breakdown = None
+    sequence_id = request.form.get("sequence_id", "")
+    sequence = get_or_404(Sequence, sequence_id) if prefix == "entry" and sequence_id else None
     if prefix == "entry":
         rule = editor.check()
         if rule is not None:
-            match_count = sequences.matching_lead_count(current_tenant_id(), rule)
+            breakdown = rule_breakdown(sequence, rule)
         if action == "count":
             # Typing in a value refreshes only the count, so the field being typed in keeps its focus.
-            return render_template("sequences/_partials/match_count.html", match_count=match_count)
+            return render_template(
+                "sequences/_partials/breakdown.html", breakdown=breakdown, sequence=sequence
+            )
     elif action == "count":
         return ""
     users = team(current_tenant_id())
@@ -266,7 +315,8 @@ def rule_editor():
         "sequences/_partials/rule_editor.html",
         editor=editor,
         users=users,
-        match_count=match_count,
+        breakdown=breakdown,
+        sequence=sequence,
         live_count=prefix == "entry",
     )
 
@@ -285,13 +335,13 @@ def entry_rules(sequence_id):
             errors = refused.messages
         editor.errors += errors
         saved = not errors
-    match_count = sequences.matching_lead_count(sequence.tenant_id, rule) if rule is not None else None
+    breakdown = rule_breakdown(sequence, rule) if rule is not None else None
     if request.htmx:
         return render_template(
             "sequences/_partials/entry_rules.html",
             entry_editor=editor,
             users=team(sequence.tenant_id),
-            match_count=match_count,
+            breakdown=breakdown,
             saved=saved,
             **_slim_context(sequence),
         )

@@ -27,6 +27,8 @@ LABELS = {
     "max_steps": "Maximum steps",
     "max_span_days": "Maximum span",
     "reenrollment_cooldown_days": "Re-enrollment cooldown",
+    "cross_sequence_cooldown": "Cross-sequence cooldown",
+    "cross_sequence_cooldown_days": "Cross-sequence cooldown length",
     "reply_window_days": "Reply window",
     "ooo_default_days": "Out-of-office pause",
     "warm_bands": "Warm score bands",
@@ -56,6 +58,8 @@ def _whole(label: str):
 class PolicyForm(FlaskForm):
     frequency_cap_hours = _whole("Frequency cap (hours)")
     reenrollment_cooldown_days = _whole("Re-enrollment cooldown (days)")
+    cross_sequence_cooldown = BooleanField("Keep leads who just left a sequence out of every other one")
+    cross_sequence_cooldown_days = _whole("Cross-sequence cooldown (days)")
     reply_window_days = _whole("Reply window (days)")
     ooo_default_days = _whole("Out-of-office pause (days)")
     enrollable_statuses = Checkboxes(
@@ -82,6 +86,8 @@ class PolicyForm(FlaskForm):
         for name in (
             "frequency_cap_hours",
             "reenrollment_cooldown_days",
+            "cross_sequence_cooldown",
+            "cross_sequence_cooldown_days",
             "reply_window_days",
             "ooo_default_days",
             "max_steps",
@@ -105,6 +111,8 @@ class PolicyForm(FlaskForm):
         return {
             "frequency_cap_hours": self.frequency_cap_hours.data,
             "reenrollment_cooldown_days": self.reenrollment_cooldown_days.data,
+            "cross_sequence_cooldown": bool(self.cross_sequence_cooldown.data),
+            "cross_sequence_cooldown_days": self.cross_sequence_cooldown_days.data,
             "reply_window_days": self.reply_window_days.data,
             "ooo_default_days": self.ooo_default_days.data,
             "max_steps": self.max_steps.data,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -171,6 +172,14 @@ def test_active_sequence_shows_read_only_with_pause_to_edit(login_as, tenant):
     assert _orders(sequence) == [(1, 0)]
 
 
+def breakdown_numbers(page: str) -> tuple[int, int]:
+    """(match the entry rule, can join now) as the builder's breakdown shows them."""
+    matching = re.search(r"data-matching>(?:<a [^>]*>)?([\d,]+)", page)
+    joining = re.search(r"data-can-join>(?:<a [^>]*>)?([\d,]+)", page)
+    assert matching and joining, page
+    return int(matching.group(1).replace(",", "")), int(joining.group(1).replace(",", ""))
+
+
 def test_entry_rule_rows_save_and_count(login_as, tenant):
     client = login_as("marketer")
     sequence = factories.make_sequence(tenant)
@@ -190,7 +199,9 @@ def test_entry_rule_rows_save_and_count(login_as, tenant):
     }
     response = client.post(f"/sequences/{sequence.id}/entry-rules", form, headers=HTMX)
     page = response.get_data(as_text=True)
-    assert "Saved" in page and "<strong>1</strong> lead match right now" in page
+    # No steps yet: the one matching lead cannot join until there is something to send.
+    assert "Saved" in page and breakdown_numbers(page) == (1, 0)
+    assert "wait: the sequence has no steps" in page
     db.session.expire_all()
     assert db.session.get(Sequence, sequence.id).entry_rules == {
         "all": [

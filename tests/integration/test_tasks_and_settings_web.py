@@ -117,6 +117,8 @@ def policy_form(**overrides) -> dict:
     values = {
         "frequency_cap_hours": "48",
         "reenrollment_cooldown_days": "30",
+        "cross_sequence_cooldown": "y",
+        "cross_sequence_cooldown_days": "7",
         "reply_window_days": "14",
         "ooo_default_days": "7",
         "enrollable_statuses": ["new", "contacted", "qualified"],
