@@ -104,6 +104,24 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(module.bp)
 
 
+def redirect_htmx_by_header(response):
+    """A redirect answered to an htmx request becomes ``HX-Redirect``: the browser's XHR would follow a
+    302 itself and htmx would swap the whole next page into the target (a page inside the page). A boosted
+    navigation swaps the whole body anyway, so its redirect is left for the browser to follow."""
+    location = response.headers.get("Location")
+    if (
+        location
+        and 300 <= response.status_code < 400
+        and request.headers.get("HX-Request") == "true"
+        and request.headers.get("HX-Boosted") != "true"
+    ):
+        response.status_code = 200
+        response.headers["HX-Redirect"] = location
+        del response.headers["Location"]
+        response.set_data(b"")
+    return response
+
+
 def _register_hooks(app: Flask) -> None:
     from nurture_ui.models import User
     from nurture_ui.tenancy import parse_id
@@ -127,6 +145,8 @@ def _register_hooks(app: Flask) -> None:
         if current_user.is_authenticated:
             return {"navigation": navigation_for(current_user.role), "can_open": can_open}
         return {"navigation": [], "can_open": can_open}
+
+    app.after_request(redirect_htmx_by_header)
 
     @app.after_request
     def security_headers(response):

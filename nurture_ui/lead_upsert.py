@@ -9,10 +9,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from nurture_ui import activity, clock, lifecycle
+from nurture_ui import activity, clock
 from nurture_ui.addresses import normalize_email
 from nurture_ui.extensions import db
 from nurture_ui.models import LEAD_STATUSES, SCORE_BANDS, Lead, Tenant, User
+from nurture_ui.standing import STANDING_FIELDS, change_standing
 from nurture_ui.time_zones import UnknownZone, parse_zone
 
 # The lead fields an outside source may set, in the order forms and reports show them.
@@ -151,8 +152,9 @@ def upsert_lead(
     """Create the lead with this email or update the one there is, inside the caller's transaction.
 
     ``clean`` comes from ``clean_lead_fields``. Returns (lead, "created" | "updated" | "unchanged", diff).
-    A status set to converted or disqualified, or do-not-contact switched on, exits the lead's live
-    sequences as the matching signal would.
+    Status and do-not-contact of a lead that exists change through ``standing.change_standing``, as the
+    matching signal would: converted or disqualified exits the sequences whose rule says so, do-not-contact
+    exits every one, with their unsent emails and open tasks.
     """
     values = {("owner_id" if k == "owner_email" else k): v for k, v in clean.items()}
     lead = existing or find_lead_by_email(tenant.id, values["email"])
@@ -172,7 +174,8 @@ def upsert_lead(
         for name, value in values.items():
             if getattr(lead, name) != value:
                 diff[name] = (getattr(lead, name), value)
-                setattr(lead, name, value)
+                if name not in STANDING_FIELDS:  # set below, with their effects
+                    setattr(lead, name, value)
         if not diff:
             return lead, "unchanged", diff
         activity.record(
@@ -186,24 +189,15 @@ def upsert_lead(
             },
         )
         outcome = "updated"
-    _follow_status(lead, diff, actor_id=actor_id, now=now)
-    return lead, outcome, diff
-
-
-def _follow_status(lead: Lead, diff: dict, *, actor_id, now) -> None:
-    from nurture_ui import signals  # signals builds on this module
-
-    new_status = diff.get("status", (None, None))[1]
-    if new_status in ("converted", "disqualified"):
-        signals.exit_for_rule(
+        change_standing(
             lead,
-            "conversion" if new_status == "converted" else "disqualification",
-            reason=new_status,
+            status=values.get("status"),
+            do_not_contact=values.get("do_not_contact"),
             actor_id=actor_id,
+            source=source,
             now=now,
         )
-    if diff.get("do_not_contact", (None, False))[1] is True:
-        lifecycle.exit_live_enrollments(lead.id, "do_not_contact", actor_id=actor_id, now=now)
+    return lead, outcome, diff
 
 
 def _readable(value: Any) -> Any:

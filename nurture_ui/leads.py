@@ -8,9 +8,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from nurture_ui import activity, clock, eligibility, lifecycle
+from nurture_ui import activity, clock, eligibility
 from nurture_ui.extensions import db
 from nurture_ui.models import Lead, Sequence, User
+from nurture_ui.standing import STANDING_FIELDS, change_standing
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,9 @@ EDITABLE_FIELDS = ("status", "score", "score_band", "owner_id", "do_not_contact"
 def update_lead(lead: Lead, changes: dict[str, Any], actor: User) -> dict[str, tuple[Any, Any]]:
     """Apply ``changes`` to the lead's editable fields and commit, with a ``lead_updated`` activity.
 
-    Marking a lead do-not-contact exits all its sequences in the same transaction.
+    Status and do-not-contact change through ``standing.change_standing`` in the same transaction, as
+    through the API or an import: converted or disqualified exits the sequences whose exit rule says so,
+    do-not-contact exits every one, with their unsent emails and open tasks.
     Returns what changed as ``{field: (old, new)}``; nothing is written when nothing changed.
     """
     diff: dict[str, tuple[Any, Any]] = {}
@@ -133,22 +136,30 @@ def update_lead(lead: Lead, changes: dict[str, Any], actor: User) -> dict[str, t
         old, new = getattr(lead, field), changes[field]
         if old != new:
             diff[field] = (old, new)
-            setattr(lead, field, new)
+            if field not in STANDING_FIELDS:  # set below, with their effects
+                setattr(lead, field, new)
     if not diff:
         return diff
+    now = clock.now()
     activity.record(
         "lead_updated",
         tenant_id=lead.tenant_id,
         lead_id=lead.id,
         actor_id=actor.id,
-        occurred_at=clock.now(),
+        occurred_at=now,
         data={
             _label(field): [_readable(field, old), _readable(field, new)]
             for field, (old, new) in diff.items()
         },
     )
-    if diff.get("do_not_contact", (None, False))[1] is True:
-        lifecycle.exit_live_enrollments(lead.id, "do_not_contact", actor_id=actor.id)
+    change_standing(
+        lead,
+        status=changes.get("status"),
+        do_not_contact=changes.get("do_not_contact"),
+        actor_id=actor.id,
+        source="lead form",
+        now=now,
+    )
     db.session.commit()
     return diff
 

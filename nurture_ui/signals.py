@@ -18,11 +18,10 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from nurture_ui import activity, clock, lifecycle, triage
+from nurture_ui import activity, clock, lifecycle, standing, triage
 from nurture_ui.classifier import Classification, classify, read_return_date
 from nurture_ui.extensions import db
 from nurture_ui.models import (
-    DEFAULT_EXIT_RULES,
     Activity,
     Enrollment,
     Lead,
@@ -62,28 +61,7 @@ class Outcome:
         return result
 
 
-def exit_rule_on(exit_rules: dict | None, rule: str) -> bool:
-    """Whether a sequence's exit rule is on; missing keys take the product default."""
-    return bool((exit_rules or {}).get(rule, DEFAULT_EXIT_RULES.get(rule)))
-
-
-def exit_for_rule(
-    lead: Lead,
-    rule: str,
-    *,
-    reason: str,
-    actor_id=None,
-    now: datetime | None = None,
-    data: dict | None = None,
-) -> list[Enrollment]:
-    """Exit the lead's live enrollments whose sequence has exit rule ``rule`` on."""
-    exited = []
-    for enrollment in lifecycle.live_enrollments(lead.id, lock=True):
-        if exit_rule_on(enrollment.sequence.exit_rules, rule) and lifecycle.exit_enrollment(
-            enrollment, reason, actor_id=actor_id, now=now, data=data
-        ):
-            exited.append(enrollment)
-    return exited
+exit_rule_on = standing.exit_rule_on
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -236,9 +214,8 @@ def _undo_reply(reply: LeadReply, old: str, new: str, outcome: Outcome, *, actor
                 resume(enrollment, now=now, actor_id=actor_id, data=data)
                 outcome.resumed.append(enrollment)
     if old == "unsubscribe" and new != "unsubscribe" and _unsubscribed_by(reply):
-        lead.unsubscribed_at = None
-        activity.record(
-            "lead_resubscribed", tenant_id=lead.tenant_id, lead_id=lead.id, actor_id=actor_id, data=data
+        standing.change_standing(
+            lead, unsubscribed=False, source="reply", actor_id=actor_id, now=now, data=data
         )
     for enrollment in _exited_by(reply):
         new_reason = (
@@ -376,60 +353,34 @@ def resume_due_pauses(now: datetime | None = None, *, batch_size: int = 500) -> 
 # ---------------------------------------------------------------------------------------------------
 
 
-def convert(lead: Lead, *, actor_id=None, data: dict | None = None) -> Outcome:
-    """The lead converted: status set, and sequences with the conversion rule on exit (``converted``)."""
-    return _set_final_status(lead, "converted", "conversion", "lead_converted", actor_id, data)
+def convert(lead: Lead, *, actor_id=None, data: dict | None = None, source: str = "api") -> Outcome:
+    """The lead converted (``standing.change_standing``): status set, and sequences with the conversion
+    rule on exit (``converted``) with their unsent emails and open tasks. Nothing happens when the lead
+    already is converted."""
+    change = standing.change_standing(lead, status="converted", actor_id=actor_id, source=source, data=data)
+    return Outcome(lead=lead, exited=change.exited)
 
 
-def disqualify(lead: Lead, *, actor_id=None, data: dict | None = None) -> Outcome:
-    """The lead was disqualified: status set, sequences with that rule on exit (``disqualified``)."""
-    return _set_final_status(lead, "disqualified", "disqualification", "lead_disqualified", actor_id, data)
-
-
-def _set_final_status(lead, status, rule, activity_type, actor_id, data) -> Outcome:
-    now = clock.now()
-    previous = lead.status
-    lead.status = status
-    activity.record(
-        activity_type,
-        tenant_id=lead.tenant_id,
-        lead_id=lead.id,
-        actor_id=actor_id,
-        occurred_at=now,
-        data={"previous_status": previous, **(data or {})},
+def disqualify(lead: Lead, *, actor_id=None, data: dict | None = None, source: str = "api") -> Outcome:
+    """The lead was disqualified (``standing.change_standing``): status set, sequences with that rule on
+    exit (``disqualified``). Nothing happens when the lead already is disqualified."""
+    change = standing.change_standing(
+        lead, status="disqualified", actor_id=actor_id, source=source, data=data
     )
-    exited = exit_for_rule(lead, rule, reason=status, actor_id=actor_id, now=now)
-    return Outcome(lead=lead, exited=exited)
+    return Outcome(lead=lead, exited=change.exited)
 
 
 def unsubscribe(
     lead: Lead, *, source: str, actor_id=None, now: datetime | None = None, data: dict | None = None
 ):
-    """The lead opted out: marked unsubscribed, out of every sequence whatever its exit rules say, and
-    every unsent message to it cancelled (also a last email of an enrollment that already ended).
-    Idempotent; runs in the caller's transaction. Returns the enrollments it ended."""
-    now = now or clock.now()
-    if lead.unsubscribed_at is None:
-        lead.unsubscribed_at = now
-        activity.record(
-            "lead_unsubscribed",
-            tenant_id=lead.tenant_id,
-            lead_id=lead.id,
-            actor_id=actor_id,
-            occurred_at=now,
-            data={"source": source, **(data or {})},
-        )
-    ended = lifecycle.exit_live_enrollments(lead.id, "unsubscribed", actor_id=actor_id, now=now, data=data)
-    db.session.execute(
-        sa.update(OutboundMessage)
-        .where(
-            OutboundMessage.lead_id == lead.id,
-            OutboundMessage.status.in_(lifecycle.CANCELLABLE_MESSAGE_STATUSES),
-        )
-        .values(status="cancelled", error="lead unsubscribed", updated_at=now)
-        .execution_options(synchronize_session=False)
+    """The lead opted out (``standing.change_standing``): marked unsubscribed, out of every sequence
+    whatever its exit rules say, and every unsent message to it cancelled (also a last email of an
+    enrollment that already ended). Idempotent; runs in the caller's transaction. Returns the enrollments
+    it ended."""
+    change = standing.change_standing(
+        lead, unsubscribed=True, source=source, actor_id=actor_id, now=now, data=data
     )
-    return ended
+    return change.exited
 
 
 def record_bounce(lead: Lead, kind: str, *, diagnostic: str = "", message_id: str | None = None) -> Outcome:

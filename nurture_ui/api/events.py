@@ -231,10 +231,10 @@ def _apply(tenant: Tenant, event: dict) -> dict[str, Any]:
         }
         return result
     if kind == "lead.converted":
-        return signals.convert(lead, data={"source": "api"}).summary()
+        return signals.convert(lead, source="api").summary()
     if kind == "lead.disqualified":
         return signals.disqualify(
-            lead, data={"source": "api", "note": _text(data, "reason", limit=500)}
+            lead, source="api", data={"note": _text(data, "reason", limit=500)}
         ).summary()
     if kind == "lead.unsubscribed":
         exited = signals.unsubscribe(lead, source="api")

@@ -14,7 +14,7 @@ from nurture_ui.models import Enrollment, Lead, Sequence
 from nurture_ui.tenancy import get_or_404, parse_id
 from nurture_ui.timeline import enrollment_timeline
 from nurture_ui.web.access import ALL_ROLES, allow
-from nurture_ui.web.leads import filters_from
+from nurture_ui.web.leads import filters_from, lead_enrollments
 
 bp = Blueprint("enrollments", __name__)
 
@@ -52,7 +52,7 @@ def enroll_lead(lead_id):
         return redirect(url_for("leads.detail", lead_id=lead.id))
     override = request.form.get("override") == "yes"
     try:
-        enroll(lead, sequence, actor_id=current_user.id, override=override)
+        enrollment = enroll(lead, sequence, actor_id=current_user.id, override=override)
     except EnrollmentRefused as refused:
         context = dict(
             lead=lead,
@@ -63,13 +63,17 @@ def enroll_lead(lead_id):
         )
         template = "enrollments/_partials/verdict.html" if request.htmx else "enrollments/why.html"
         return render_template(template, **context), 422
-    flash(f"{lead.name} is enrolled in “{sequence.name}”.", "success")
-    target = url_for("leads.detail", lead_id=lead.id)
     if request.htmx:
-        response = redirect(target)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target)
+        # In place: the verdict box says what happened, the lead's sequences list shows the new one.
+        return render_template(
+            "enrollments/_partials/enrolled.html",
+            lead=lead,
+            sequence=sequence,
+            enrollment=enrollment,
+            enrollments=lead_enrollments(lead.id),
+        )
+    flash(f"{lead.name} is enrolled in “{sequence.name}”.", "success")
+    return redirect(url_for("leads.detail", lead_id=lead.id))
 
 
 @bp.route("/enrollments/<enrollment_id>")

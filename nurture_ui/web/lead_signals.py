@@ -100,7 +100,7 @@ def log_conversion(lead_id):
     if not ConversionForm().validate():
         flash("The form expired; try again.", "error")
         return _back(lead)
-    outcome = signals.convert(lead, actor_id=current_user.id, data={"source": "lead page"})
+    outcome = signals.convert(lead, actor_id=current_user.id, source="lead page")
     db.session.commit()
     flash(f"Marked as converted. {_effects(outcome)}".strip(), "success")
     return _back(lead)

@@ -80,6 +80,15 @@ def index():
     return render_template("leads/index.html", **context)
 
 
+def lead_enrollments(lead_id) -> list[Enrollment]:
+    """The lead's enrollments, newest first, as its page lists them."""
+    return list(
+        db.session.scalars(
+            sa.select(Enrollment).where(Enrollment.lead_id == lead_id).order_by(Enrollment.enrolled_on.desc())
+        )
+    )
+
+
 @bp.route("/<lead_id>", methods=["GET", "POST"])
 @allow(*ALL_ROLES)
 def detail(lead_id):
@@ -104,9 +113,7 @@ def detail(lead_id):
         )
         flash("Lead saved." if changed else "Nothing changed.", "success" if changed else "info")
         return redirect(url_for("leads.detail", lead_id=lead.id))
-    enrollments = db.session.scalars(
-        sa.select(Enrollment).where(Enrollment.lead_id == lead.id).order_by(Enrollment.enrolled_on.desc())
-    ).all()
+    enrollments = lead_enrollments(lead.id)
     activities = db.session.scalars(
         sa.select(Activity).where(Activity.lead_id == lead.id).order_by(Activity.occurred_at.desc()).limit(20)
     ).all()

@@ -29,8 +29,9 @@ def test_enroll_a_lead_by_hand_from_its_page(page, sign_in, tenant, screenshot):
     assert page.locator(".checks li.fail").count() == 0
     screenshot(page, "lead-enroll-verdict")
     page.get_by_role("button", name="Enroll in Warm nurture").click()
-    page.wait_for_selector(".flash.success")
-    assert "Ada Lovelace is enrolled in “Warm nurture”." in page.locator(".flash.success").inner_text()
+    done = page.locator("#verdict .verdict-line.done")
+    done.wait_for()
+    assert "Ada Lovelace is enrolled in “Warm nurture”." in done.inner_text()
     row = page.locator("#lead-sequences tbody tr")
     assert "Warm nurture" in row.inner_text() and "Active" in row.inner_text()
     assert (
@@ -94,3 +95,23 @@ def test_select_rows_and_enroll_only_those(page, sign_in, tenant, worker_process
     page.get_by_role("heading", name="Done: 2 enrolled").wait_for(timeout=30_000)
     enrolled = set(db.session.scalars(sa.select(Enrollment.lead_id)))
     assert enrolled == {leads[0].id, leads[2].id}
+
+
+def test_enroll_anyway_updates_the_page_in_place(page, sign_in, tenant, screenshot):
+    rep = factories.make_user(tenant, "rep")
+    _sequence(tenant)
+    lead = factories.make_lead(tenant, first_name="Quinn", last_name="Cold", score_band="cold")
+    sign_in(rep)
+    page.goto(f"/leads/{lead.id}")
+    assert "Not in any sequence yet" in page.locator("#lead-sequences").inner_text()
+    page.get_by_label("Enroll in a sequence").select_option(label="Warm nurture")
+    page.get_by_label("I know, enroll anyway").check()
+    page.get_by_role("button", name="Enroll anyway").click()
+    done = page.locator("#verdict .verdict-line.done")
+    done.wait_for()
+    assert "Quinn Cold is enrolled in “Warm nurture”." in done.inner_text()
+    assert page.locator("aside.sidebar").count() == 1  # no page inside the page
+    assert "Not in any sequence yet" not in page.locator("#lead-sequences").inner_text()
+    assert "Warm nurture" in page.locator("#lead-sequences tbody tr").inner_text()
+    screenshot(page, "lead-enroll-anyway-in-place")
+    assert page.js_errors == []
