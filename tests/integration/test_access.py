@@ -124,6 +124,9 @@ ROLE_TABLE: dict[str, frozenset[str] | None | dict[str, frozenset[str]]] = {
     "sequences.details": BUILDERS,
     "sequences.why": EVERYONE,  # the "why (not)?" check a marketer or a rep runs from either side
     "sequences.change_status": BUILDERS,
+    # Issue 16: the activation preview is the first half of activating; the dry run only reads.
+    "sequences.activate_preview": BUILDERS,
+    "sequences.simulate": EVERYONE,
     "sequences.duplicate": BUILDERS,
     "sequences.entry_rules": BUILDERS,
     "sequences.exit_rules": BUILDERS,
