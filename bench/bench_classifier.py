@@ -2,6 +2,12 @@
 matrix, how many replies went to a person, and the two figures that matter most.
 
     .venv/bin/python -m bench.bench_classifier [--data tests/data/replies_heldout.jsonl] [--json FILE]
+    .venv/bin/python -m bench.bench_classifier --data A.jsonl --data B.jsonl --into-report BENCHMARKS.md
+
+``--into-report`` writes the figures of every ``--data`` set as the report's "Reply classifier" section
+(replacing the one there): the classifier's figures do not depend on the machine or its load, so they can be
+brought up to date without running the timed benchmarks again. ``make bench`` puts the same figures in its
+table.
 
 - **Opt-out stopped recall**: of the replies labelled ``unsubscribe``, the share whose mail stops — classified
   ``unsubscribe``, or sent to a person (``needs_person``: the lead's sequences wait for the decision).
@@ -165,17 +171,94 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--data", type=Path, default=DEFAULT_DATA, help=f"labelled replies (default {DEFAULT_DATA})"
+        "--data",
+        type=Path,
+        action="append",
+        help=f"labelled replies; repeat for several sets (default {DEFAULT_DATA})",
     )
-    parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--json", type=Path, help="write the figures here (of the first --data set)")
+    parser.add_argument(
+        "--into-report", type=Path, help="write the figures as this report's classifier section"
+    )
     args = parser.parse_args(argv)
-    if not args.data.exists():
-        parser.error(f"no labelled replies at {args.data}")
-    result = score(args.data)
-    print(report(result))
+    paths = args.data or [DEFAULT_DATA]
+    for path in paths:
+        if not path.exists():
+            parser.error(f"no labelled replies at {path}")
+    results = [score(path) for path in paths]
+    for result in results:
+        print(report(result) + "\n")
     if args.json:
-        args.json.write_text(json.dumps(asdict(result), indent=2))
+        args.json.write_text(json.dumps(asdict(results[0]), indent=2))
+    if args.into_report:
+        command = "python -m bench.bench_classifier " + " ".join(f"--data {_shown(p)}" for p in paths)
+        write_section(args.into_report, markdown_section(results, command))
     return 0
+
+
+SECTION_START = "<!-- reply classifier: start -->"
+SECTION_END = "<!-- reply classifier: end -->"
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def markdown_section(results: list[Score], command: str) -> str:
+    """The "Reply classifier" section of BENCHMARKS.md: the two targets per set, per-class figures."""
+    from datetime import UTC, datetime
+
+    def pct(value: float | None) -> str:
+        return "—" if value is None else f"{value:.1%}"
+
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        SECTION_START,
+        "## Reply classifier",
+        "",
+        f"Measured {when} with `{command}` (no database, no timing: the figures do not depend on the machine).",
+        "Each set was written apart from the rules and never used to write them; the second was written after",
+        "the first had been scored. An opt-out counts as stopped when classified `unsubscribe` or sent to a",
+        "person (its lead's sequences wait for the decision); positive precision counts only the replies",
+        "classified positive without a person.",
+        "",
+        "| set | replies | opt-out stopped recall | target | positive precision (auto) | target | result |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {Path(r.data).name} | {r.replies} | {pct(r.opt_out_stopped_recall)} | "
+            f"= {TARGET_OPT_OUT_STOPPED_RECALL:.0%} | {pct(r.positive_precision_auto)} ({r.auto_positives}) | "
+            f"≥ {TARGET_POSITIVE_PRECISION:.0%} | {'pass' if r.targets_met else 'FAIL'} |"
+        )
+    for r in results:
+        lines += [
+            "",
+            f"**{Path(r.data).name}**: strict opt-out recall (classified `unsubscribe`) "
+            f"{pct(r.opt_out_strict_recall)}; sent to a person {r.to_person} of {r.replies} "
+            f"({', '.join(f'{k} {v}' for k, v in r.to_person_by_label.items())}).",
+            "",
+            "| class | precision | recall |",
+            "|---|---|---|",
+            *[f"| {s} | {pct(r.precision[s])} | {pct(r.recall[s])} |" for s in SENTIMENTS],
+        ]
+    lines.append(SECTION_END)
+    return "\n".join(lines) + "\n"
+
+
+def write_section(report_path: Path, section: str) -> None:
+    """Put ``section`` in the report in place of the one there (at the end when there is none)."""
+    text = report_path.read_text() if report_path.exists() else ""
+    if SECTION_START in text and SECTION_END in text:
+        head, rest = text.split(SECTION_START, 1)
+        tail = rest.split(SECTION_END, 1)[1].lstrip("\n")
+        text = head + section + ("\n" + tail if tail else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    report_path.write_text(text)
 
 
 if __name__ == "__main__":
