@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from nurture_ui.demo import DEMO_PASSWORD, DEMO_USERS, replay_history, seed_demo
 from nurture_ui.extensions import db
 from tests import factories
-from tests.e2e.test_inbox import PEOPLE, make_drafts, sequence_with_review
+from tests.e2e.test_inbox import PEOPLE, make_drafts, open_tenant, sequence_with_review  # noqa: F401
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1440, "height": 900}
@@ -103,7 +103,7 @@ def test_the_sidebar_folds_behind_a_menu_button_on_a_phone(browser, live_server,
     button.focus()
     page.keyboard.press("Enter")
     expect(button).to_have_attribute("aria-expanded", "true")
-    expect(page.get_by_role("link", name=re.compile("Inbox"))).to_be_visible()
+    expect(page.locator("#sidebar-menu a[data-nav='inbox.index']")).to_be_visible()
     page.keyboard.press("Escape")
     expect(page.locator("#sidebar-menu")).to_be_hidden()
     context.close()
@@ -115,8 +115,9 @@ def test_the_sidebar_folds_behind_a_menu_button_on_a_phone(browser, live_server,
 
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390px", "1440px"])
 def test_approve_then_undo_keeps_the_result_beside_the_card(
-    browser, live_server, tenant, viewport, screenshot
+    browser, live_server, open_tenant, viewport, screenshot
 ):
+    tenant = open_tenant
     rep = factories.make_user(tenant, "rep", name="Rosa Rep")
     drafts = make_drafts(tenant, sequence_with_review(tenant), rep, PEOPLE)
     context = browser.new_context(base_url=live_server, viewport=viewport)
