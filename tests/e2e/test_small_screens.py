@@ -57,8 +57,16 @@ def overflow(page) -> int:
     return page.evaluate("document.documentElement.scrollWidth")
 
 
-def test_no_page_is_wider_than_a_390px_phone_for_any_role(browser, live_server, demo):
-    too_wide, visited = [], {}
+SCREENSHOT_PAGES = {
+    "overview": "/",
+    "tasks": "/tasks/",
+    "timeline": "/timeline",
+    "builder": "/sequences/<id>",
+}
+
+
+def test_no_page_is_wider_than_a_390px_phone_for_any_role(browser, live_server, demo, screenshot):
+    too_wide, visited, first_of = [], {}, {}
     for role, email, _name in DEMO_USERS:
         if email == "rep2@demo.test":
             continue
@@ -74,6 +82,7 @@ def test_no_page_is_wider_than_a_390px_phone_for_any_role(browser, live_server, 
             if shape(url) in seen:
                 continue
             seen.add(shape(url))
+            first_of.setdefault(shape(url), url)
             response = page.goto(url)
             if (
                 response is None
@@ -92,6 +101,18 @@ def test_no_page_is_wider_than_a_390px_phone_for_any_role(browser, live_server, 
         assert len(pages) > len(set(pages) & {"/"}) + 3, (role, pages)
     assert any("/leads/<id>" in p for p in visited["admin"]), visited["admin"]
     assert any("/sequences/<id>" in p for p in visited["marketer"]), visited["marketer"]
+    # The pages to judge by eye, at both widths, as a manager (who sees every one of them).
+    for viewport in (PHONE, DESKTOP):
+        context, page = sign_in_at(browser, live_server, "manager@demo.test", viewport)
+        for name, wanted in SCREENSHOT_PAGES.items():
+            url = next(
+                (first_of[s] for s in first_of if s == wanted or (wanted == "/timeline" and "timeline" in s)),
+                None,
+            )
+            if url:
+                page.goto(url)
+                screenshot(page, f"{name}-{viewport['width']}")
+        context.close()
     assert not too_wide, "pages wider than 390 px:\n" + "\n".join(too_wide)
 
 
