@@ -136,7 +136,11 @@ def test_the_sidebar_folds_behind_a_menu_button_on_a_phone(browser, live_server,
 
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390px", "1440px"])
 def test_approve_then_undo_keeps_the_result_beside_the_card(
-    browser, live_server, open_tenant, viewport, screenshot  # noqa: F811 (the fixture, imported)
+    browser,
+    live_server,
+    open_tenant,  # noqa: F811 (the fixture, imported)
+    viewport,
+    screenshot,
 ):
     tenant = open_tenant
     rep = factories.make_user(tenant, "rep", name="Rosa Rep")

@@ -102,7 +102,9 @@ def test_approving_inline_leaves_the_result_with_undo_in_place_of_the_card_and_r
     assert f'id="draft-{draft.id}"' in html and "data-done" in html  # the result, where the card was
     assert f"goes to {draft.lead.name} in 8 seconds" in html and f"/inbox/{draft.id}/undo" in html
     assert 'id="inbox-total"' in html and ">1</span>" in html
-    assert 'id="inbox-status"' in html and "goes to" not in html.split('id="inbox-status"')[1].split("</div>")[0]
+    assert (
+        'id="inbox-status"' in html and "goes to" not in html.split('id="inbox-status"')[1].split("</div>")[0]
+    )
     assert status_of(draft) == "queued"
     assert get_queue().count == 0  # no send job yet: the outbox sweep hands it out when the window ends
     assert 'data-count="1"' in client.get("/inbox/count").get_data(as_text=True)
