@@ -130,7 +130,7 @@ def test_a_rep_clears_five_drafts_with_only_the_keyboard_and_the_edit_goes_out(
     screenshot(page, "inbox-drafts")
 
     page.keyboard.press("a")  # approve Ada's
-    expect(page.locator("#inbox-list .draft")).to_have_count(4)
+    expect(page.locator("#inbox-list .draft:not([data-done])")).to_have_count(4)
     assert "is on its way" in page.locator("#inbox-status").inner_text()
 
     page.keyboard.press("e")  # edit Grace's: the editor opens with the body focused
@@ -140,14 +140,14 @@ def test_a_rep_clears_five_drafts_with_only_the_keyboard_and_the_edit_goes_out(
     page.keyboard.type("\n\nP.S. Rosa here: I can show you the Compilers case study.")
     screenshot(page, "inbox-edit")
     page.keyboard.press("Control+Enter")
-    expect(page.locator("#inbox-list .draft")).to_have_count(3)
+    expect(page.locator("#inbox-list .draft:not([data-done])")).to_have_count(3)
     assert "with your edit" in page.locator("#inbox-status").inner_text()
 
     page.keyboard.press("r")  # reject Alan's: skip this step (the default), Enter confirms
     page.locator("#inbox-list .draft[aria-current=true] input[value=skip]").wait_for()
     screenshot(page, "inbox-reject")
     page.keyboard.press("Enter")
-    expect(page.locator("#inbox-list .draft")).to_have_count(2)
+    expect(page.locator("#inbox-list .draft:not([data-done])")).to_have_count(2)
     assert "moves on to the next step" in page.locator("#inbox-status").inner_text()
 
     expect(page.locator(".draft[aria-current=true]")).to_contain_text("Katherine Johnson")
@@ -156,7 +156,7 @@ def test_a_rep_clears_five_drafts_with_only_the_keyboard_and_the_edit_goes_out(
     page.keyboard.press("k")
     assert "Katherine Johnson" in page.locator(".draft[aria-current=true]").inner_text()
     page.keyboard.press("a")
-    expect(page.locator("#inbox-list .draft")).to_have_count(1)
+    expect(page.locator("#inbox-list .draft:not([data-done])")).to_have_count(1)
     page.keyboard.press("a")
     page.wait_for_selector("text=All clear.")
     expect(page.locator("#nav-count-inbox")).to_have_attribute("data-count", "0")
@@ -184,7 +184,7 @@ def test_a_rep_selects_three_drafts_and_approves_them_at_once(
         page.locator(f"#draft-{draft.id} input[name=message_ids]").check()
     button = page.get_by_role("button", name="Approve selected (3)")
     button.click()
-    expect(page.locator("#inbox-list .draft")).to_have_count(1)
+    expect(page.locator("#inbox-list .draft:not([data-done])")).to_have_count(1)
     assert "Approved 3 drafts." in page.locator("#inbox-status").inner_text()
     assert page.locator(f"#draft-{drafts[3].id}").count() == 1
     assert page.locator("#inbox-total").inner_text() == "1"
@@ -219,7 +219,7 @@ def test_a_draft_whose_lead_replied_is_refused_with_the_reason_and_sent_anyway(
     assert db.session.get(OutboundMessage, draft.id).status == "pending_approval"
 
     card.get_by_role("button", name="Send anyway").click()
-    expect(page.locator("#inbox-list .draft")).to_have_count(0)
+    expect(page.locator("#inbox-list .draft:not([data-done])")).to_have_count(0)
     expect(page.locator("#inbox-status")).to_contain_text("is on its way")
     db.session.expire_all()
     assert db.session.get(OutboundMessage, draft.id).status in ("queued", "sending", "sent")
