@@ -118,6 +118,8 @@ def load_config(instance_path: str | Path) -> dict:
         # The engine: how often the scheduler ticks, how many enrollments a batch holds, how long a claim
         # lasts before another worker may take the rows over.
         "ENGINE_TICK_SECONDS": _int("ENGINE_TICK_SECONDS", 5),
+        # How long a reviewer may undo an approve or a reject in the inbox; an approved email waits as long.
+        "REVIEW_UNDO_SECONDS": _int("REVIEW_UNDO_SECONDS", 8),
         "AUTO_ENROLL_SECONDS": _int("AUTO_ENROLL_SECONDS", 60),
         "ENGINE_BATCH_SIZE": _int("ENGINE_BATCH_SIZE", 200),
         "ENGINE_MAX_BATCHES_PER_TICK": _int("ENGINE_MAX_BATCHES_PER_TICK", 50),

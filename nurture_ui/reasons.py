@@ -51,6 +51,7 @@ RESCHEDULE_REASONS = {
     "daily_limit": "moved: the sending mailbox reached its daily limit",
     "spacing": "moved: the sending mailbox spaces its emails apart",
     "reply_triage": "held: a reply waits for a person to sort it",
+    "undo_window": "held: not due yet (the reviewer can still undo the approval)",
 }
 
 # Why the sender cancelled a queued email right before it went (``message_cancelled``'s ``reason``): every

@@ -59,6 +59,7 @@ MESSAGE_WORDS = {
     "requeued_send_again": "Email sent again (it may arrive twice)",
     "requeued_retry": "Failed email queued to try again",
     "requeued_soft_bounce": "Email queued to try again after a soft bounce",
+    "review_undone": "Review undone: the draft waits for approval again",
 }
 
 

@@ -53,6 +53,8 @@ DAY = timedelta(hours=24)
 # How long an email waits for a person to sort its lead's reply before the sender looks again (the decision
 # itself hands it back at once).
 TRIAGE_HOLD = DAY
+# The hold of an email a reviewer may still take back (``review_undo``): its ``send_after`` is not yet.
+UNDO_WINDOW = "undo_window"
 
 _M = OutboundMessage.__table__
 _OTHER = _M.alias("other")
@@ -377,6 +379,11 @@ def plan_group(message_ids: list[uuid.UUID], now: datetime) -> GroupPlan:
             # Perhaps "stop", perhaps not: the email waits until a person has sorted the reply (which hands
             # it back to the sender at once: ``release_held_for_triage``); the day is only a backstop.
             plan.held.append((row, SendHold(now + TRIAGE_HOLD, TRIAGE_PAUSE)))
+            continue
+        if row.send_after is not None and _aware(row.send_after) > now:
+            # Never before its ``send_after``: a send job that reaches it early (a reviewer's undo window
+            # still open, a turn its mailbox reserved) leaves it held until then.
+            plan.held.append((row, SendHold(_aware(row.send_after), UNDO_WINDOW)))
             continue
         policy = policies.setdefault(row.tenant_id, _Policy(row.policy))
         last = max(filter(None, (_aware(row.last_sent), going_to.get(row.lead_id))), default=None)

@@ -318,6 +318,7 @@ def approve_message(
     subject: str | None = None,
     body: str | None = None,
     despite_reply: bool = False,
+    hold_for: timedelta = timedelta(0),
 ) -> Approval:
     """Approve a ``pending_approval`` draft (with the reviewer's edits, if any) and resume its enrollment.
     Commits.
@@ -329,6 +330,10 @@ def approve_message(
     approved but held: the enrollment waits and the engine sends it when it may go. Every approval leaves an
     activity with the reviewer. A draft someone else already handled raises ``ReviewRefused("reviewed")``
     naming them.
+
+    ``hold_for`` (the reviewer's undo window, ``review_undo``) keeps the email from going before
+    ``now + hold_for``: a queued email gets that ``send_after`` and no send job (the outbox sweep hands it
+    out when the time comes), a held one is not due before it.
     """
     message, enrollment, lead = _lock_draft(message_id)
     if enrollment.is_live:
@@ -384,6 +389,7 @@ def approve_message(
     details = {"message": str(message.id), **({"edited": True} if edited else {})}
     if hold is not None:
         held_until, hold_reason = hold
+        held_until = max(held_until, now + hold_for)
         message.status = "approved"
         if waiting_on_this:
             activity.record_for_enrollment(
@@ -417,6 +423,10 @@ def approve_message(
     message.status = "queued"
     message.queued_at = now
     message.mailbox_id = owner_mailbox_id(lead.owner_id)
+    send_now = enqueue_send
+    if hold_for > timedelta(0):
+        message.send_after = now + hold_for
+        send_now = False
     activity.record_for_enrollment(
         "nurture_step_executed",
         enrollment,
@@ -434,7 +444,7 @@ def approve_message(
             data={"reason": "approved", **details},
         )
     db.session.commit()
-    if enqueue_send:
+    if send_now:
         from nurture_ui.jobs import enqueue_send
 
         enqueue_send([message.id], tenant_id=message.tenant_id)

@@ -12,6 +12,7 @@ from flask_login import current_user
 
 from nurture_ui import clock
 from nurture_ui.engine.executor import ROUTINE_REVIEW_REASON
+from nurture_ui.engine.review_undo import UndoRefused, undo_review, undo_window
 from nurture_ui.engine.transitions import ReviewRefused, already_reviewed, approve_message, reject_message
 from nurture_ui.extensions import db
 from nurture_ui.models import OutboundMessage, Sequence
@@ -153,15 +154,29 @@ def _gone_text(message: OutboundMessage) -> str:
     return already_reviewed(message)
 
 
-def _approved_text(message: OutboundMessage, approval) -> str:
+def _approved_text(message: OutboundMessage, approval, undo_seconds: int) -> str:
     lead = message.lead.name
     edited = " with your edit" if approval.edited else ""
     if approval.held_until is not None:
+        # The reason already ends in its own parenthesis ("… (frequency cap)"): a dash, not another pair.
+        why = reschedule_reason(approval.hold_reason).removeprefix("moved: ")
         return (
             f"Approved{edited}: “{message.subject}” to {lead} goes out {approval.held_until:%a %b %-d, %H:%M} UTC"
-            f" ({reschedule_reason(approval.hold_reason).removeprefix('moved: ')})."
+            f" — {why}."
         )
+    if undo_seconds:
+        return f"Approved{edited}: “{message.subject}” goes to {lead} in {undo_seconds} seconds."
     return f"Approved{edited}: “{message.subject}” to {lead} is on its way."
+
+
+def _result(message: OutboundMessage, text: str, *, tone: str = "ok", undo_seconds: int = 0):
+    """The answer to a review: what it did, where the card was (with Undo while the window is open)."""
+    if not request.htmx:
+        return _answer("", status_text=text, flash_category="success" if tone == "ok" else "warning")
+    body = render_template(
+        "inbox/_partials/result.html", draft=message, text=text, tone=tone, undo_seconds=undo_seconds
+    )
+    return _answer(body, status_text=None)
 
 
 @bp.route("/<message_id>/approve", methods=["POST"])
@@ -171,17 +186,22 @@ def approve(message_id):
     edits = {}
     if "subject" in request.form or "body" in request.form:
         edits = {"subject": request.form.get("subject", ""), "body": request.form.get("body", "")}
+    window = undo_window()
     try:
         approval = approve_message(
             message.id,
             reviewer_id=current_user.id,
             now=clock.now(),
             despite_reply=request.form.get("despite_reply") == "1",
+            hold_for=window,
             **edits,
         )
     except ReviewRefused as refused:
         return _refused(message, refused, edits)
-    return _answer("", status_text=_approved_text(approval.message, approval))
+    seconds = int(window.total_seconds())
+    return _result(
+        approval.message, _approved_text(approval.message, approval, seconds), undo_seconds=seconds
+    )
 
 
 def _refused(message: OutboundMessage, refused: ReviewRefused, edits: dict | None = None):
@@ -235,7 +255,26 @@ def reject(message_id):
         text = f"Rejected: step skipped; {lead}'s next step waits until their reply is sorted."
     else:
         text = f"Rejected: step skipped; {lead} moves on to the next step."
-    return _answer("", status_text=text)
+    return _result(rejection.message, text, tone="muted", undo_seconds=int(undo_window().total_seconds()))
+
+
+@bp.route("/<message_id>/undo", methods=["POST"])
+@allow(*REVIEWERS)
+def undo(message_id):
+    """Take back an approve or a reject within the undo window: the draft waits for review again."""
+    message = _draft_or_404(message_id)
+    try:
+        undone = undo_review(message.id, actor_id=current_user.id, now=clock.now(), window=undo_window())
+    except UndoRefused as refused:
+        db.session.expire_all()
+        message = db.session.get(OutboundMessage, message.id)
+        return _result(message, str(refused), tone="warn")
+    verb = "approval" if undone.undid == "approved" else "rejection"
+    text = f"Undone: your {verb} is taken back; the draft waits for approval again."
+    if not request.htmx:
+        flash(text, "success")
+        return redirect(url_for("inbox.index"))
+    return _answer(_card(undone.message, "view", undone=text), status_text=None)
 
 
 @bp.route("/approve", methods=["POST"])

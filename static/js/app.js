@@ -28,4 +28,47 @@
       if (window.htmx) { window.htmx.trigger(form, "submit"); } else { form.submit(); }
     }
   });
+
+  // The sidebar's menu button on small screens: <button data-menu-toggle aria-controls=… aria-expanded>.
+  // Without JavaScript the menu stays open (CSS shows it unless the shell is marked menu-closed).
+  function setMenu(button, open) {
+    var shell = button.closest(".shell");
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    if (shell) { shell.classList.toggle("menu-closed", !open); }
+  }
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-menu-toggle]");
+    if (button) { setMenu(button, button.getAttribute("aria-expanded") !== "true"); }
+  });
+  document.addEventListener("keydown", function (event) {
+    var button = document.querySelector("[data-menu-toggle][aria-expanded=true]");
+    if (event.key === "Escape" && button) { setMenu(button, false); button.focus(); }
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    var button = document.querySelector("[data-menu-toggle]");
+    if (button) { setMenu(button, false); }
+    labelCells(document);
+  });
+
+  // Tables reflow into cards on small screens (app.css): each cell is labelled with its column's heading
+  // (data-label), read from the table's header, unless the template already set one.
+  function labelCells(root) {
+    root.querySelectorAll("table").forEach(function (table) {
+      var heads = table.querySelectorAll("thead tr:last-child th");
+      if (!heads.length) { return; }
+      var labels = Array.prototype.map.call(heads, function (th) { return th.textContent.trim(); });
+      table.classList.add("reflow");
+      table.querySelectorAll("tbody tr").forEach(function (row) {
+        var column = 0;
+        Array.prototype.forEach.call(row.children, function (cell) {
+          if (!cell.hasAttribute("data-label") && labels[column]) { cell.setAttribute("data-label", labels[column]); }
+          column += cell.colSpan || 1;
+        });
+      });
+    });
+  }
+  document.addEventListener("htmx:load", function (event) {
+    var table = event.target.closest && event.target.closest("table");
+    labelCells(table ? table.parentNode : event.target);
+  });
 })();

@@ -1,4 +1,4 @@
-// The approval inbox's keyboard: j / k move, a approve, e edit, r reject, x select.
+// The approval inbox's keyboard: j / k move, a approve, e edit, r reject, x select, u undo the last review.
 // In the editor Ctrl+Enter saves and approves; in the reject form Enter rejects; Esc cancels either.
 // After an action the next draft becomes the current one, so a rep can clear the inbox without the mouse.
 (function () {
@@ -9,7 +9,7 @@
   var currentId = null;
 
   function cards() {
-    return Array.prototype.slice.call(document.querySelectorAll("#inbox-list .draft:not(.is-done)"));
+    return Array.prototype.slice.call(document.querySelectorAll("#inbox-list .draft:not(.is-done):not([data-done])"));
   }
 
   function setCurrent(card, focus) {
@@ -89,6 +89,12 @@
       case "a": event.preventDefault(); press('[data-key="a"]'); break;
       case "e": event.preventDefault(); press('[data-key="e"]'); break;
       case "r": event.preventDefault(); press('[data-key="r"]'); break;
+      case "u": {
+        // The most recent review that can still be taken back.
+        var undos = document.querySelectorAll("#inbox-list [data-undo]");
+        if (undos.length) { event.preventDefault(); latestUndo(undos).click(); }
+        break;
+      }
       case "x": {
         event.preventDefault();
         if (!current) { move(0); }
@@ -102,7 +108,7 @@
 
   // A click anywhere on a card makes it the current one.
   document.addEventListener("mousedown", function (event) {
-    var card = event.target.closest && event.target.closest("#inbox-list .draft:not(.is-done)");
+    var card = event.target.closest && event.target.closest("#inbox-list .draft:not(.is-done):not([data-done])");
     if (card) { setCurrent(card, false); }
   });
 
@@ -140,9 +146,10 @@
   // rather than htmx events, because the events of a request whose card was removed fire on a detached node.
   function reconcile() {
     updateBulk();
+    armUndos();
     if (current && document.body.contains(current)) { return; }
     var same = currentId && document.getElementById(currentId);
-    if (same && !same.classList.contains("is-done")) {
+    if (same && !same.classList.contains("is-done") && !same.hasAttribute("data-done")) {
       setCurrent(same);
       var field = same.querySelector("textarea, input[name=action]:checked");
       if (field) {
@@ -155,6 +162,28 @@
     current = null;
     if (list.length) { setCurrent(list[Math.min(currentIndex, list.length - 1)]); }
   }
+
+  // Each result's Undo lives as long as the server's undo window; then it goes (a late one is refused anyway).
+  var armedAt = typeof WeakMap === "function" ? new WeakMap() : null;
+  function latestUndo(buttons) {
+    var latest = buttons[0];
+    Array.prototype.forEach.call(buttons, function (button) {
+      if (armedAt && (armedAt.get(button) || 0) >= (armedAt.get(latest) || 0)) { latest = button; }
+    });
+    return latest;
+  }
+  function armUndos() {
+    document.querySelectorAll("#inbox-list [data-undo]:not([data-armed])").forEach(function (button) {
+      button.setAttribute("data-armed", "");
+      if (armedAt) { armedAt.set(button, Date.now()); }
+      var seconds = parseInt(button.getAttribute("data-undo-seconds"), 10) || 0;
+      window.setTimeout(function () {
+        var form = button.closest("[data-undo-form]");
+        if (form && document.body.contains(form)) { form.remove(); }
+      }, seconds * 1000);
+    });
+  }
+  document.addEventListener("htmx:load", armUndos);
 
   document.addEventListener("DOMContentLoaded", function () {
     if (!document.getElementById("inbox-list")) { return; }
