@@ -87,7 +87,9 @@ def preview_steps(steps: list[SequenceStep], lead: Lead) -> dict[uuid.UUID, Rend
     templates = {
         t.key: t
         for t in db.session.scalars(
-            sa.select(EmailTemplate).where(EmailTemplate.tenant_id == lead.tenant_id, EmailTemplate.key.in_(keys))
+            sa.select(EmailTemplate).where(
+                EmailTemplate.tenant_id == lead.tenant_id, EmailTemplate.key.in_(keys)
+            )
         )
     }
     previews = {}

@@ -109,7 +109,9 @@ def delete(template_id):
 def preview():
     """The subject and body as typed, rendered for the chosen lead (and its owner); problems with lines."""
     lead = get_or_404(Lead, request.form.get("lead_id", ""))
-    rendered = email_previews.render_draft(request.form.get("subject", ""), request.form.get("body", ""), lead)
+    rendered = email_previews.render_draft(
+        request.form.get("subject", ""), request.form.get("body", ""), lead
+    )
     return render_template("email_templates/_partials/preview.html", lead=lead, rendered=rendered)
 
 
