@@ -15,6 +15,7 @@ def test_field_picker_live_preview_and_a_test_to_me(page, sign_in, tenant, smtp_
         tenant, first_name="Grace", last_name="Hopper", company="Navy", email="g@lead.test"
     )
     factories.make_lead(tenant, first_name="", last_name="Nameless", company="Initech", email="n@lead.test")
+    page.set_viewport_size({"width": 1440, "height": 900})
     sign_in(marketer)
     page.goto("/templates/new")
     body = page.get_by_label("Body")
@@ -69,6 +70,7 @@ def test_builder_shows_each_email_step_beside_its_rendered_email(page, sign_in, 
             {"channel": "email", "template_id": None, "delay_hours": 72},
         ],
     )
+    page.set_viewport_size({"width": 1440, "height": 900})
     sign_in(marketer)
     page.goto(f"/sequences/{sequence.id}")
     preview = page.locator("[data-step-preview]")
