@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from collections import Counter
 from dataclasses import asdict
@@ -66,7 +68,9 @@ def run_bulk_enrollment(
         else:
             ids = [uuid.UUID(i) for i in lead_ids or []]
         enrolled, skipped = 0, Counter()
-        _progress(job, total=len(ids), done=0, enrolled=0, skipped={})
+        # Who was skipped and why, one row a lead: [lead id, email, name, reason] (the summary and its CSV).
+        skipped_leads: list[list[str]] = []
+        _progress(job, total=len(ids), done=0, enrolled=0, skipped={}, skipped_leads=[])
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
             leads = db.session.scalars(
@@ -74,8 +78,11 @@ def run_bulk_enrollment(
             ).all()
             if len(leads) < len(chunk):
                 skipped["Not found"] += len(chunk) - len(leads)
+                found = {lead.id for lead in leads}
+                skipped_leads += [[str(i), "", "", "Not found"] for i in chunk if i not in found]
             if sequence is None:
                 skipped["The sequence no longer exists"] += len(leads)
+                skipped_leads += [_skipped_row(lead, "The sequence no longer exists") for lead in leads]
                 leads = []
             facts = LeadFacts.load([lead.id for lead in leads], sequence) if leads else None
             now = clock.now()
@@ -86,19 +93,44 @@ def run_bulk_enrollment(
                     enrolled += 1
                 except EnrollmentRefused as refused:
                     # The first failing check is the reason a person needs; the panel shows them all.
-                    skipped[
-                        refused.verdict.failures[0].reason if refused.verdict.failures else str(refused)
-                    ] += 1
+                    reason = refused.verdict.failures[0].reason if refused.verdict.failures else str(refused)
+                    skipped[reason] += 1
+                    skipped_leads.append(_skipped_row(lead, reason))
             _progress(
                 job,
                 total=len(ids),
                 done=min(start + CHUNK, len(ids)),
                 enrolled=enrolled,
                 skipped=dict(skipped),
+                skipped_leads=skipped_leads,
             )
-        result = {"total": len(ids), "done": len(ids), "enrolled": enrolled, "skipped": dict(skipped)}
+        result = {
+            "total": len(ids),
+            "done": len(ids),
+            "enrolled": enrolled,
+            "skipped": dict(skipped),
+            "skipped_leads": skipped_leads,
+        }
         _progress(job, **result)
         return result
+
+
+def _skipped_row(lead: Lead, reason: str) -> list[str]:
+    return [str(lead.id), lead.email, lead.name, reason]
+
+
+def skipped_csv(status: dict) -> str:
+    """The leads a bulk enrollment skipped, as CSV: lead id, email, name, reason (``bulk_job_status``)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["lead_id", "email", "name", "reason"])
+    # A spreadsheet would run a cell starting with = + - @ as a formula: such names are written as text.
+    writer.writerows([[_cell(value) for value in row] for row in status.get("skipped_leads", [])])
+    return out.getvalue()
+
+
+def _cell(value: str) -> str:
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
 def _progress(job, **values) -> None:
@@ -126,6 +158,7 @@ def bulk_job_status(job_id: str, tenant_id: uuid.UUID) -> dict | None:
         "done": meta.get("done", 0),
         "enrolled": meta.get("enrolled", 0),
         "skipped": meta.get("skipped", {}),
+        "skipped_leads": meta.get("skipped_leads", []),
         "percent": int(100 * meta.get("done", 0) / total) if total else (100 if total == 0 else 0),
         "finished": str(status.value if hasattr(status, "value") else status) in ("finished", "failed"),
         "failed": str(status.value if hasattr(status, "value") else status) == "failed",

@@ -62,9 +62,28 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _wrap(text: str, limit: int, lines: int = 2) -> list[str]:
+    """``text`` in at most ``lines`` lines of about ``limit`` characters, broken between words; only what
+    still does not fit is clipped (the full text is in the row's tooltip)."""
+    out, current = [], ""
+    for word in text.split():
+        if current and len(current) + 1 + len(word) > limit:
+            out.append(current)
+            current = word
+        else:
+            current = f"{current} {word}".strip()
+    out.append(current)
+    if len(out) > lines:
+        out = out[: lines - 1] + [_clip(" ".join(out[lines - 1 :]), limit)]
+    return [_clip(line, limit) for line in out]
+
+
 def bar_chart(bars: Sequence[Bar], *, title: str, width: int = 720, label_width: int = 230) -> Markup:
     """Horizontal bars, one per row, scaled to the largest value; the value is written after each bar."""
-    row, gap = 26, 8
+    limit = max(8, int((label_width - 14) / 7.8))
+    wrapped = [_wrap(b.label, limit) for b in bars]
+    # A label that needs two lines gets a taller row instead of being cut off.
+    row, gap = (36 if any(len(w) > 1 for w in wrapped) else 26), 8
     height = max(1, len(bars)) * (row + gap) + gap
     top = max((b.value for b in bars), default=0) or 1
     texts = [f"{_number(b.value)}" + (f" · {b.note}" if b.note else "") for b in bars]
@@ -76,15 +95,20 @@ def bar_chart(bars: Sequence[Bar], *, title: str, width: int = 720, label_width:
         y = gap + i * (row + gap)
         length = 0 if bar.value <= 0 else max(2.0, track * bar.value / top)
         text = texts[i]
-        label = escape(_clip(bar.label, max(8, int((label_width - 14) / 7.8))))
+        lines = wrapped[i]
+        first_y = y + row / 2 + 4 - (len(lines) - 1) * 7
+        label = Markup("").join(
+            Markup(f'<tspan x="{label_width - 10}" y="{first_y + n * 14:.1f}">{escape(line)}</tspan>')
+            for n, line in enumerate(lines)
+        )
         if bar.href:
             label = Markup(f'<a href="{escape(bar.href)}">{label}</a>')
         body.append(
             f'<g class="bar-row"><title>{escape(bar.label)}: {escape(text)}</title>'
-            f'<text class="bar-label" x="{label_width - 10}" y="{y + row * 0.68:.1f}" text-anchor="end">{label}</text>'
+            f'<text class="bar-label" x="{label_width - 10}" y="{first_y:.1f}" text-anchor="end">{label}</text>'
             f'<rect class="track" x="{label_width}" y="{y}" width="{track}" height="{row}" rx="4"/>'
             f'<rect class="bar {escape(bar.tone)}" x="{label_width}" y="{y}" width="{length:.1f}" height="{row}" rx="4"/>'
-            f'<text class="bar-value" x="{label_width + length + 8:.1f}" y="{y + row * 0.68:.1f}">{escape(text)}</text></g>'
+            f'<text class="bar-value" x="{label_width + length + 8:.1f}" y="{y + row / 2 + 4:.1f}">{escape(text)}</text></g>'
         )
     if not bars:
         body.append(

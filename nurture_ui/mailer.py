@@ -115,7 +115,13 @@ class WireEmail:
         return not (self.sender.isascii() and self.recipient.isascii())
 
 
-def wire_email(message, *, now: datetime, sender: tuple[str, str] | None = None) -> WireEmail:
+TEST_SUBJECT_PREFIX = "[Test] "
+TEST_HEADER = "X-Nurture-Test"
+
+
+def wire_email(
+    message, *, now: datetime, sender: tuple[str, str] | None = None, test: bool = False
+) -> WireEmail:
     """The email for an outbox row, as bytes: its stable Message-ID, the one-click unsubscribe headers and
     link, a UTF-8 plain-text body.
 
@@ -129,28 +135,41 @@ def wire_email(message, *, now: datetime, sender: tuple[str, str] | None = None)
     body that is not 7-bit ASCII in short lines) instead of through ``email.message.EmailMessage``, whose
     header registry costs milliseconds a message: at the engine's rate that was most of a core. Header
     values are neutralised (``header_text``) or refused (``recipient_address``): no header injection.
+
+    ``test=True`` writes a test of the email to the person writing it (``message.to_email`` is theirs): the
+    subject starts with ``[Test] ``, an ``X-Nurture-Test: yes`` header marks it, and it carries no
+    unsubscribe link or headers (the lead's link would unsubscribe the lead).
     """
     config = current_app.config
     from_header, sender_address = _from(sender) if sender else _app_sender(config["MAIL_FROM"])
     recipient = recipient_address(message.to_email)
-    link = unsubscribe_url(message.lead_id)
-    body = f"{message.body.rstrip()}\n\n--\nTo stop receiving these emails, unsubscribe: {link}\n"
+    if test:
+        link = None
+        footer = "This is a test. The lead's email ends with their unsubscribe link here."
+    else:
+        link = unsubscribe_url(message.lead_id)
+        footer = f"To stop receiving these emails, unsubscribe: {link}"
+    body = f"{message.body.rstrip()}\n\n--\n{footer}\n"
     body = body.replace("\r\n", "\n").replace("\r", "\n")
     if body.isascii() and all(len(line) <= 998 for line in body.split("\n")):
         encoding, payload = "7bit", body.encode("ascii")
     else:
         encoding, payload = "quoted-printable", binascii.b2a_qp(body.encode("utf-8"), istext=True)
+    subject = (TEST_SUBJECT_PREFIX if test else "") + header_text(message.subject)
     fields = (
         ("From", from_header),
         ("To", _to(_lead_name(message), recipient)),
-        # An email not yet in the outbox (a preview) has no row to name.
+        # An email not yet in the outbox (a preview, a test) has no row to name.
         ("Reply-To", reply_address(sender_address, message.id) if message.id else sender_address),
-        ("Subject", headers.unstructured("Subject", header_text(message.subject))),
+        ("Subject", headers.unstructured("Subject", subject)),
         ("Message-ID", header_text(message.message_id)),
         ("Date", format_datetime(now)),
         # RFC 8058: a mail client may unsubscribe with one POST to this URL, without opening a page.
-        ("List-Unsubscribe", f"<{link}>"),
-        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        *(
+            (("List-Unsubscribe", f"<{link}>"), ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+            if link
+            else ((TEST_HEADER, "yes"),)
+        ),
         ("MIME-Version", "1.0"),
         ("Content-Type", 'text/plain; charset="utf-8"'),
         ("Content-Transfer-Encoding", encoding),
@@ -326,6 +345,19 @@ class SmtpConnection:
 
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def deliver_now(email: WireEmail) -> str | None:
+    """Send one email through the app's SMTP server right away (not through the outbox); None when the
+    server accepted it, else why not, for a person to read. Nothing is recorded or retried."""
+    connection = SmtpConnection(current_app.config)
+    try:
+        connection.send(email)
+    except (_PermanentFailure, _TransientFailure) as error:
+        return str(error)
+    finally:
+        connection.close()
+    return None
 
 
 def _envelope(email: WireEmail) -> bytes:

@@ -8,9 +8,9 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, StringField, TextAreaField
 
-from nurture_ui import templating
+from nurture_ui import email_previews, templating
 from nurture_ui.extensions import db
-from nurture_ui.models import EmailTemplate, Lead, SequenceStep, User
+from nurture_ui.models import EmailTemplate, Lead, SequenceStep
 from nurture_ui.tenancy import current_tenant_id, get_or_404, scoped
 from nurture_ui.web.access import ALL_ROLES, EDITORS, allow
 
@@ -23,10 +23,6 @@ class TemplateForm(FlaskForm):
     subject = StringField("Subject")
     body = TextAreaField("Body")
     pre_approved = BooleanField("Pre-approved: steps using it may skip review when the tenant policy allows")
-
-
-def _preview_leads() -> list[Lead]:
-    return list(db.session.scalars(scoped(Lead).order_by(Lead.first_name, Lead.last_name).limit(100)))
 
 
 @bp.route("/")
@@ -64,13 +60,14 @@ def _save(existing: EmailTemplate | None):
         db.session.rollback()
         for name, messages in errors.items():
             getattr(form, name).errors = list(messages)
+    preview_lead, real = email_previews.sample_lead(current_tenant_id())
     status = 422 if form.errors or any(f.errors for f in form) else 200
     return (
         render_template(
             "email_templates/edit.html",
             form=form,
             template=existing,
-            leads=_preview_leads(),
+            preview_lead=preview_lead if real else None,
             lead_fields=templating.LEAD_FIELDS,
             owner_fields=templating.OWNER_FIELDS,
             can_edit=current_user.role in EDITORS,
@@ -110,18 +107,32 @@ def delete(template_id):
 @bp.route("/preview", methods=["POST"])
 @allow(*ALL_ROLES)
 def preview():
-    """The subject and body as typed, rendered for the chosen lead (and its owner)."""
+    """The subject and body as typed, rendered for the chosen lead (and its owner); problems with lines."""
     lead = get_or_404(Lead, request.form.get("lead_id", ""))
-    subject, body = request.form.get("subject", ""), request.form.get("body", "")
-    problems = templating.check_source(subject, "Subject") + templating.check_source(body, "Body")
-    rendered = None
-    if not problems:
-        draft = EmailTemplate(subject=subject, body=body)
-        owner = db.session.get(User, lead.owner_id) if lead.owner_id else None
-        try:
-            rendered = templating.render_email(draft, lead, owner)
-        except templating.TemplateProblem as problem:
-            problems = [str(problem)]
+    rendered = email_previews.render_draft(
+        request.form.get("subject", ""), request.form.get("body", ""), lead
+    )
+    return render_template("email_templates/_partials/preview.html", lead=lead, rendered=rendered)
+
+
+@bp.route("/preview-leads")
+@allow(*ALL_ROLES)
+def preview_leads():
+    """The tenant's leads matching the "Render for" search box (all of them, not a first page)."""
+    text = request.args.get("q", "")[:200]
+    leads = email_previews.search_leads(current_tenant_id(), text)
+    return render_template("email_templates/_partials/lead_choices.html", leads=leads, text=text)
+
+
+@bp.route("/send-test", methods=["POST"])
+@allow(*EDITORS)
+def send_test():
+    """The subject and body as typed, rendered for the chosen lead and sent to the signed-in person only,
+    marked as a test: never a send to the lead."""
+    lead = get_or_404(Lead, request.form.get("lead_id", ""))
+    _, failure = email_previews.send_test_email(
+        request.form.get("subject", ""), request.form.get("body", ""), lead, current_user
+    )
     return render_template(
-        "email_templates/_partials/preview.html", lead=lead, rendered=rendered, problems=problems
+        "email_templates/_partials/test_sent.html", failure=failure, to=current_user.email, lead=lead
     )

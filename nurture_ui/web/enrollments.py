@@ -3,11 +3,11 @@ pausing, resuming and unenrolling an enrollment."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from nurture_ui import clock, lifecycle
-from nurture_ui.bulk import MAX_SELECTED, bulk_job_status, start_bulk_enrollment
+from nurture_ui.bulk import MAX_SELECTED, bulk_job_status, skipped_csv, start_bulk_enrollment
 from nurture_ui.enrollment import EnrollmentRefused, checkable_sequences, eligibility, enroll
 from nurture_ui.extensions import db
 from nurture_ui.models import Enrollment, Lead, Sequence
@@ -176,3 +176,17 @@ def bulk_progress(job_id):
     if request.htmx:
         return render_template("enrollments/_partials/bulk_progress.html", job=status)
     return render_template("enrollments/bulk.html", job=status)
+
+
+@bp.route("/leads/bulk-enroll/<job_id>/skipped.csv")
+@allow(*ALL_ROLES)
+def bulk_skipped_csv(job_id):
+    """Who a bulk enrollment skipped and why, as a CSV download."""
+    status = bulk_job_status(job_id, current_user.tenant_id)
+    if status is None:
+        abort(404)
+    return Response(
+        skipped_csv(status),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="bulk-enroll-skipped-{job_id[:12]}.csv"'},
+    )

@@ -12,7 +12,7 @@ from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from nurture_ui import clock, rules, sequences, simulation
+from nurture_ui import clock, email_previews, rules, sequences, simulation
 from nurture_ui.activation_preview import FLOW_DAYS, activation_preview
 from nurture_ui.addresses import normalize_email
 from nurture_ui.charts import column_chart
@@ -134,7 +134,11 @@ def builder_context(sequence: Sequence, *, count_matches: bool = True, **extra) 
     names = sequences.template_names(sequence.tenant_id)
     users = team(sequence.tenant_id)
     editable = can_edit() and sequences.is_editable(sequence)
+    sample, sample_is_real = email_previews.sample_lead(sequence.tenant_id)
     return dict(
+        step_previews=email_previews.preview_steps(list(sequence.steps), sample),
+        preview_lead=sample,
+        preview_lead_is_real=sample_is_real,
         sequence=sequence,
         steps=list(sequence.steps),
         template_names=names,
