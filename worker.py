@@ -46,6 +46,23 @@ from nurture_ui.jobs import (
 log = logging.getLogger("nurture.worker")
 
 
+def log_level() -> int:
+    """RQ's and the scheduler's level: ``WORKER_LOG_LEVEL`` (INFO unless set: a line per job and per
+    scheduled run). `make run` sets WARNING unless asked to be verbose; what the jobs did (``nurture.events``)
+    and every warning are shown either way."""
+    name = os.environ.get("WORKER_LOG_LEVEL", "INFO").upper()
+    level = logging.getLevelName(name)
+    return level if isinstance(level, int) else logging.INFO
+
+
+def configure_logging() -> None:
+    # One handler on the root: RQ then adds none of its own (it looks for an effective handler), so every
+    # line has the same shape; the events logger speaks at INFO whatever the level of RQ's lines.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("nurture.events").setLevel(logging.INFO)
+    logging.getLogger("rq").setLevel(log_level())  # the scheduler's logger keeps what it inherits
+
+
 def run_worker(*, burst: bool, fork: bool, max_jobs: int | None = None) -> bool:
     """An RQ worker, kept running through Redis outages: RQ retries a lost connection while it waits for a
     job but stops when the connection drops while a job runs; then a new worker starts once Redis answers
@@ -59,7 +76,8 @@ def run_worker(*, burst: bool, fork: bool, max_jobs: int | None = None) -> bool:
     while True:
         try:
             worker = worker_class([queue_name], connection=connection)
-            return worker.work(burst=burst, logging_level="WARNING" if burst else "INFO", max_jobs=max_jobs)
+            level = "WARNING" if burst else logging.getLevelName(log_level())
+            return worker.work(burst=burst, logging_level=level, max_jobs=max_jobs)
         except (RedisConnectionError, RedisTimeoutError) as error:
             if burst:
                 raise
@@ -132,7 +150,7 @@ def _cron_scheduler() -> CronScheduler:
         tick_lock = max(2, int(app.config.get("ENGINE_TICK_LOCK_SECONDS", 60)))
         enroll_interval = max(5, int(app.config.get("AUTO_ENROLL_SECONDS", 60)))
         poll_interval = max(1, int(app.config.get("MAILBOX_POLL_SECONDS", 60)))
-    scheduler = CronScheduler(connection=connection, logging_level=logging.INFO)
+    scheduler = CronScheduler(connection=connection, logging_level=log_level())
     # A tick that waited longer than a few intervals is stale: the next one does the same work. Ticks run
     # one at a time (a Redis lock, see dispatch_due_job); RQ stops a tick before its lock expires.
     scheduler.register(
@@ -156,6 +174,7 @@ def _cron_scheduler() -> CronScheduler:
 
 
 def main(argv: list[str]) -> int:
+    configure_logging()
     if "cron" in argv:
         run_cron()
         return 0

@@ -66,6 +66,7 @@ def _register_blueprints(app: Flask) -> None:
         overview,
         performance,
         platform,
+        sent_mail,
         sequences,
         settings,
         steps,
@@ -94,6 +95,7 @@ def _register_blueprints(app: Flask) -> None:
         performance,
         overview,
         outbox,
+        sent_mail,
         inbox,
         tasks,
         settings,
@@ -129,9 +131,15 @@ def _register_hooks(app: Flask) -> None:
     from nurture_ui.web.input_guard import limit_request_size, refuse_unstorable_input
 
     @login_manager.user_loader
-    def load_user(user_id: str):
+    def load_user(session_id: str):
+        # A deactivated person's session, or one from before their password was reset, ends here: nobody
+        # is signed in, and the next page asks them to sign in (where they are refused, or use the new one).
+        user_id, _, fingerprint = session_id.partition(".")
         parsed = parse_id(user_id)
-        return db.session.get(User, parsed) if parsed else None
+        user = db.session.get(User, parsed) if parsed else None
+        if user is None or not user.is_active_user or user.session_fingerprint != fingerprint:
+            return None
+        return user
 
     # Before CSRFProtect's hook, which reads the form: the size limit must apply to that first read.
     app.before_request_funcs.setdefault(None, []).insert(0, limit_request_size)

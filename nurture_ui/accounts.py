@@ -6,6 +6,7 @@ import re
 
 import sqlalchemy as sa
 
+from nurture_ui import activity
 from nurture_ui.extensions import db
 from nurture_ui.models import ROLES, Tenant, User
 
@@ -25,8 +26,11 @@ def create_tenant(name: str, slug: str | None = None, policy: dict | None = None
     return tenant
 
 
-def create_user(*, tenant: Tenant, email: str, name: str, role: str, password: str) -> User:
-    """Create a user in ``tenant`` (committed). Refuses an unknown role or an email already taken."""
+def create_user(
+    *, tenant: Tenant, email: str, name: str, role: str, password: str, added_by: User | None = None
+) -> User:
+    """Create a user in ``tenant`` (committed; with a ``user_added`` activity naming ``added_by`` when an
+    admin adds them). Refuses an unknown role or an email already taken."""
     email = email.strip().lower()
     if role not in ROLES:
         raise AccountError(f"Unknown role {role!r}: choose one of {', '.join(ROLES)}.")
@@ -37,5 +41,13 @@ def create_user(*, tenant: Tenant, email: str, name: str, role: str, password: s
     user = User(tenant_id=tenant.id, email=email, name=name.strip(), role=role)
     user.set_password(password)
     db.session.add(user)
+    if added_by is not None:
+        db.session.flush()  # the new id, for the activity
+        activity.record(
+            "user_added",
+            tenant_id=tenant.id,
+            actor_id=added_by.id,
+            data={"user_id": str(user.id), "user_name": user.name, "role": role, "by": added_by.name},
+        )
     db.session.commit()
     return user

@@ -20,6 +20,16 @@ from flask import Flask, current_app, has_app_context
 from nurture_ui import clock
 
 log = logging.getLogger(__name__)
+# One line when a job did something a person running the app wants to see (a step executed, an email sent,
+# a reply read): `make run` shows these and the warnings, not RQ's line per job (see worker.py).
+events = logging.getLogger("nurture.events")
+
+
+def _say(what: str, counts: dict) -> None:
+    done = {k: v for k, v in counts.items() if v}
+    if done:
+        events.info("%s: %s", what, ", ".join(f"{v} {k}" for k, v in done.items()))
+
 
 _app: Flask | None = None
 _app_pid: int | None = None
@@ -92,6 +102,10 @@ def dispatch_due_job(now_iso: str | None = None) -> dict:
         try:
             report = dispatch_due(now)
             record_dispatch(report.claimed)
+            _say(
+                "dispatcher",
+                {"due enrollments claimed": report.claimed, "emails requeued": report.requeued_messages},
+            )
         finally:
             try:
                 lock.release()  # only if the token is still ours
@@ -113,6 +127,7 @@ def execute_batch_job(enrollment_ids: Sequence[str], now_iso: str | None = None)
 
     with _job_context(now_iso) as now:
         report = execute_batch([uuid.UUID(i) for i in enrollment_ids], now)
+        _say("steps executed", {str(k): v for k, v in report.outcomes.items()})
         return report.outcomes
 
 
@@ -122,6 +137,15 @@ def send_messages_job(message_ids: Sequence[str], now_iso: str | None = None) ->
 
     with _job_context(now_iso) as now:
         report = send_messages([uuid.UUID(i) for i in message_ids], now)
+        _say(
+            "emails",
+            {
+                "sent": len(report.sent),
+                "held": len(report.held),
+                "retrying": len(report.retrying),
+                "failed": len(report.failed),
+            },
+        )
         return {"sent": len(report.sent), "retrying": len(report.retrying), "failed": len(report.failed)}
 
 
@@ -130,7 +154,9 @@ def auto_enroll_job() -> dict:
     from nurture_ui.enrollment import auto_enroll
 
     with job_app_context():
-        return {str(k): v for k, v in auto_enroll().items() if v}
+        enrolled = {str(k): v for k, v in auto_enroll().items() if v}
+        _say("auto-enrollment", {"leads enrolled": sum(enrolled.values()), "sequences": len(enrolled)})
+        return enrolled
 
 
 def resume_pauses_job() -> dict:
@@ -138,7 +164,9 @@ def resume_pauses_job() -> dict:
     from nurture_ui.signals import resume_due_pauses
 
     with job_app_context():
-        return {"resumed": resume_due_pauses()}
+        resumed = resume_due_pauses()
+        _say("out-of-office pauses", {"resumed": resumed})
+        return {"resumed": resumed}
 
 
 def poll_mailboxes_job() -> dict:
@@ -183,6 +211,9 @@ def poll_mailbox_job(mailbox_id: str) -> dict:
 
     with job_app_context():
         report = poll_mailbox(uuid.UUID(mailbox_id))
+        _say(f"mailbox {mailbox_id}", {"messages read": report.read})
+        if report.error:
+            events.warning("mailbox %s: %s", mailbox_id, report.error)
         return {"status": report.status, "read": report.read, "error": report.error}
 
 

@@ -4,6 +4,11 @@ It migrates the database, seeds the demo tenant when the database is empty, star
 (unless ``REDIS_URL`` is set) and owns it, then starts the web server, the RQ worker and the scheduler
 as child processes that all receive the Redis socket through ``REDIS_URL``. Ctrl-C stops them all,
 then Redis last.
+
+Quiet by default: a line when something happens (a step executed, an email sent, a reply read, a warning
+or an error), no line per web request or per scheduled run. ``VERBOSE=1`` (``make run VERBOSE=1``) or
+``NURTURE_VERBOSE=1`` shows RQ's line per job and gunicorn's access log. The demo logins are printed at the
+start and again at exit, kept in ``instance/logins.txt``, and printed again on ``kill -USR1 <launcher pid>``.
 """
 
 from __future__ import annotations
@@ -45,6 +50,25 @@ def _prepare_database() -> None:
             print("Seeding the demo tenant and replaying two and a half weeks of its history…", flush=True)
             replay_history(seed_demo())
         db.engine.dispose()
+
+
+def _verbose(env: dict) -> bool:
+    return any(env.get(name, "").lower() in ("1", "true", "yes") for name in ("VERBOSE", "NURTURE_VERBOSE"))
+
+
+def _logins_text(url: str, capture_port: str | None) -> str:
+    from nurture_ui.demo import DEMO_PASSWORD, DEMO_USERS
+
+    lines = [f"Nurture is running at {url}", f"Demo logins (password: {DEMO_PASSWORD}):"]
+    lines += [f"  {role:<9} {email}" for role, email, _name in DEMO_USERS]
+    if capture_port:
+        lines.append(f"Email is captured on 127.0.0.1:{capture_port}; read it under “Sent mail”.")
+    return "\n".join(lines) + "\n"
+
+
+def _print_logins(text: str, logins_file: Path) -> None:
+    print("\n" + "".join(f"  {line}\n" for line in text.splitlines()), end="", flush=True)
+    print(f"  (also in {logins_file}; press Ctrl-C to stop)\n", flush=True)
 
 
 def _wait_until_up(url: str, processes: list[subprocess.Popen], timeout: float = 60) -> bool:
@@ -89,6 +113,10 @@ def main() -> int:
         env["SMTP_PORT"] = str(_free_port(int(env.get("SMTP_PORT", "8025"))))
         env["DEVMAIL"] = "1"
         env["DEVMAIL_PATH"] = str(instance / "devmail.sqlite")
+    verbose = _verbose(env)
+    # The children read these: RQ's line per job only when verbose (nurture.events lines always).
+    env["WORKER_LOG_LEVEL"] = "INFO" if verbose else "WARNING"
+    access_log = ["--access-logfile", "-"] if verbose else []
     python = sys.executable
     commands = {
         "web": [
@@ -102,8 +130,7 @@ def main() -> int:
             "2",
             "--threads",
             "4",
-            "--access-logfile",
-            "-",
+            *access_log,
             "--log-level",
             "warning",
         ],
@@ -126,6 +153,8 @@ def main() -> int:
         print(f"Started {name} (pid {processes[-1].pid})", flush=True)
 
     stopping = False
+    logins = None
+    logins_file = instance / "logins.txt"
 
     def stop(*_):
         nonlocal stopping
@@ -133,20 +162,20 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGUSR1, lambda *_: logins and _print_logins(logins, logins_file))
 
     try:
         if not _wait_until_up(url, processes):
             print("The app did not come up; see the errors above.", file=sys.stderr)
             return 1
-        from nurture_ui.demo import DEMO_PASSWORD, DEMO_USERS
-
-        print("\n  Nurture is running at " + url, flush=True)
-        print(f"  Demo logins (password: {DEMO_PASSWORD}):")
-        for role, email, _name in DEMO_USERS:
-            print(f"    {role:<9} {email}")
-        if capture_mail:
-            print(f"  Email is captured on 127.0.0.1:{env['SMTP_PORT']}; read it under “Sent mail”.")
-        print("  Press Ctrl-C to stop.\n", flush=True)
+        logins = _logins_text(url, env["SMTP_PORT"] if capture_mail else None)
+        logins_file.write_text(logins)
+        logins_file.chmod(0o600)
+        _print_logins(logins, logins_file)
+        if not verbose:
+            print(
+                "  Quiet: a line when something happens. `make run VERBOSE=1` shows every job and request.\n"
+            )
         while not stopping:
             for p in processes:
                 if p.poll() is not None:
@@ -167,6 +196,8 @@ def main() -> int:
                 os.killpg(p.pid, signal.SIGKILL)
         if redis_server is not None:
             redis_server.shutdown()
+        if logins:
+            _print_logins(logins, logins_file)
         print("Stopped.", flush=True)
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -31,6 +32,16 @@ class User(IdMixin, TenantMixin, TimestampMixin, UserMixin, db.Model):
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
+
+    @property
+    def session_fingerprint(self) -> str:
+        """A short digest of the password hash: a new password changes it, which ends the old sessions."""
+        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
+
+    def get_id(self) -> str:
+        # What Flask-Login keeps in the session and the remember cookie: read back by the app's user_loader,
+        # which refuses a fingerprint that no longer matches (the password was reset).
+        return f"{self.id}.{self.session_fingerprint}"
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users

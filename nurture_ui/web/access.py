@@ -82,7 +82,7 @@ NAVIGATION = (
     NavItem("Team", "team.index", "team"),
     NavItem("Settings", "settings.index", "gear"),
     NavItem("Mailboxes", "mailboxes.index", "inbox"),
-    NavItem("Sent mail", "devmail.index", "mail", only_if="DEVMAIL_ENABLED"),
+    NavItem("Sent mail", "sent_mail.index", "send"),
 )
 
 

@@ -50,11 +50,16 @@ def login():
         user = None
         if lockout is None:
             user = db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == email))
-            if user is None or not user.check_password(form.password.data) or not user.is_active:
+            right = user is not None and user.check_password(form.password.data)
+            if not right:
                 login_throttle.record_failure(email, address)
                 error, status = "That email and password do not match an account.", 401
                 # The failure that reaches the limit says so at once.
                 lockout = login_throttle.lockout_for(email, address)
+            elif not user.is_active:
+                # Said only to someone who knows the password: it tells nobody else the account exists.
+                error = "This account is deactivated. Ask an admin of your team to reactivate it."
+                status = 403
         if lockout is not None:
             error, status = lockout.message(clock.now()), 429
         elif error is None:

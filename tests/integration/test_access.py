@@ -71,6 +71,7 @@ ID_FREE = {
     "mailboxes.index": "lists the tenant's mailboxes and mail (reps: their own) through mailbox_settings",
     "mailboxes.new": "creates a mailbox in the user's tenant; the owner choices are the tenant's people",
     "mailboxes.test_new_connection": "signs in with what the form says; reads and saves nothing",
+    "sent_mail.index": "lists the outgoing mail of the user's tenant only (reps: their own leads')",
     "outbox.problems": "lists the unknown and failed emails of the user's tenant only",
     "unsubscribe.confirm": "public: a signed token names the lead (it cannot be forged for another lead)",
     "unsubscribe.unsubscribe": "public: a signed token names the lead (RFC 8058 one-click POST)",
@@ -123,6 +124,8 @@ ROLE_TABLE: dict[str, frozenset[str] | None | dict[str, frozenset[str]]] = {
     "sequences.create": BUILDERS,
     "sequences.details": BUILDERS,
     "sequences.why": EVERYONE,  # the "why (not)?" check a marketer or a rep runs from either side
+    "sequences.simulate": EVERYONE,  # a dry run: reads the sequence, changes nothing
+    "sequences.activate_preview": BUILDERS,  # what activating would do, shown before it is done
     "sequences.change_status": BUILDERS,
     # Issue 16: the activation preview is the first half of activating; the dry run only reads.
     "sequences.activate_preview": BUILDERS,
@@ -175,6 +178,13 @@ ROLE_TABLE: dict[str, frozenset[str] | None | dict[str, frozenset[str]]] = {
     "outbox.retry": WATCHERS,
     "outbox.dismiss": WATCHERS,
     "team.index": ADMIN,
+    "team.change_role": ADMIN,
+    "team.deactivate": ADMIN,
+    "team.reactivate": ADMIN,
+    "team.reset_password": ADMIN,
+    "team.reassign": ADMIN,
+    "sent_mail.index": EVERYONE,  # a rep sees their own leads' mail
+    "sent_mail.show": EVERYONE,
     "settings.index": ADMIN,
     "mail_auth.index": ADMIN,
     "mail_auth.stop": ADMIN,
@@ -550,7 +560,9 @@ def test_inactive_users_cannot_sign_in(web, tenant):
     user.is_active_user = False
     db.session.commit()
     web.get("/login")
-    assert web.post("/login", {"email": user.email, "password": factories.PASSWORD}).status_code == 401
+    response = web.post("/login", {"email": user.email, "password": factories.PASSWORD})
+    assert response.status_code == 403
+    assert "This account is deactivated" in response.get_data(as_text=True)
 
 
 def test_passwords_are_stored_with_scrypt(tenant):

@@ -30,6 +30,8 @@ AUDITED_TABLES = (
     "tasks",
     "email_templates",
     "mailboxes",
+    "users",
+    "leads",
 )
 
 NOT_AUDITED = {
@@ -40,7 +42,6 @@ NOT_AUDITED = {
     "the activities",
     "sequences.rule_editor": "renders the rule editor: changes nothing",
     "templates.preview": "renders a preview: changes nothing",
-    "team.index": "adds a user: users are not sequences, enrollments, messages or policy",
     "lead_imports.upload": "stores an uploaded file for mapping: leads only, recorded by the import",
     "lead_imports.mapping": "starts the import job: creates and updates leads (lead activities)",
     "api.receive_event": "the signed API: its changes are the signals' (tests/integration/test_events_api.py); "
@@ -76,7 +77,32 @@ def _live(tenant, **fields):
     return lead, sequence, factories.make_enrollment(lead, sequence, **fields)
 
 
+def _teammate(tenant, role="rep", *, active=True, with_work=False):
+    person = factories.make_user(tenant, role)
+    person.is_active_user = active
+    db.session.commit()
+    if with_work:
+        factories.make_task(tenant, factories.make_lead(tenant, owner_id=person.id), assignee_id=person.id)
+    return person
+
+
 CASES: dict[str, Case] = {
+    "team.index": Case(
+        lambda t: (
+            "/team/",
+            {"name": "Ada", "email": "ada@audit.test", "role": "rep", "password": "long enough pw"},
+        )
+    ),
+    "team.change_role": Case(lambda t: (f"/team/{_teammate(t).id}/role", {"role": "manager"})),
+    "team.deactivate": Case(lambda t: (f"/team/{_teammate(t).id}/deactivate", {})),
+    "team.reactivate": Case(lambda t: (f"/team/{_teammate(t, active=False).id}/reactivate", {})),
+    "team.reset_password": Case(lambda t: (f"/team/{_teammate(t).id}/reset-password", {})),
+    "team.reassign": Case(
+        lambda t: (
+            f"/team/{_teammate(t, active=False, with_work=True).id}/reassign",
+            {"to_user_id": str(_teammate(t).id)},
+        )
+    ),
     "sequences.create": Case(lambda t: ("/sequences/new", {"name": "Audited"})),
     "sequences.details": Case(
         lambda t: (

@@ -73,7 +73,7 @@ def _wait_for(url: str, launcher: subprocess.Popen, timeout: float) -> str:
     raise AssertionError(f"{url} did not answer within {timeout} s")
 
 
-def test_make_run_serves_the_login_page_a_demo_login_works_and_ctrl_c_stops_everything(tmp_path):
+def test_make_run_serves_the_login_page_a_demo_login_works_stays_quiet_and_ctrl_c_stops_everything(tmp_path):
     instance = tmp_path / "instance"
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SMTP_HOST")}
@@ -99,6 +99,15 @@ def test_make_run_serves_the_login_page_a_demo_login_works_and_ctrl_c_stops_ever
         assert home.status == 200 and urllib.parse.urlsplit(home.url).path == "/"
         assert name in home.read().decode()
         assert f"Nurture is running at {base}" in log.read_text()
+        logins_file = instance / "logins.txt"
+        assert DEMO_PASSWORD in logins_file.read_text() and email in logins_file.read_text()
+
+        # Quiet while idle: no line per scheduled run or per web request (the sign-in above included).
+        before = log.read_text().splitlines()
+        time.sleep(15)
+        idle = log.read_text().splitlines()[len(before) :]
+        assert len(idle) <= 6, f"{len(idle)} lines in 15 s of idling: {idle}"
+        assert not any('"GET /' in line or '"POST /' in line for line in before + idle), "access log is on"
 
         started = _processes_of(launcher.pid, instance)
         names = " ".join(Path(f"/proc/{pid}/cmdline").read_text() for pid in started)
@@ -113,7 +122,11 @@ def test_make_run_serves_the_login_page_a_demo_login_works_and_ctrl_c_stops_ever
         ) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert left == [], f"still running after Ctrl-C: {left}"
-        assert "Stopped." in log.read_text()
+        output = log.read_text()
+        assert "Stopped." in output
+        # The logins are repeated at the end, where a person who pressed Ctrl-C looks for them.
+        assert output.count("Demo logins") == 2
+        assert output.rindex("Demo logins") > len("\n".join(before + idle))
     finally:
         if launcher.poll() is None:  # a failed check above: still stop what it started
             launcher.send_signal(signal.SIGINT)
