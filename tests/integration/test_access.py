@@ -127,9 +127,6 @@ ROLE_TABLE: dict[str, frozenset[str] | None | dict[str, frozenset[str]]] = {
     "sequences.simulate": EVERYONE,  # a dry run: reads the sequence, changes nothing
     "sequences.activate_preview": BUILDERS,  # what activating would do, shown before it is done
     "sequences.change_status": BUILDERS,
-    # Issue 16: the activation preview is the first half of activating; the dry run only reads.
-    "sequences.activate_preview": BUILDERS,
-    "sequences.simulate": EVERYONE,
     "sequences.duplicate": BUILDERS,
     "sequences.entry_rules": BUILDERS,
     "sequences.exit_rules": BUILDERS,
