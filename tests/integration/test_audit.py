@@ -47,6 +47,8 @@ NOT_AUDITED = {
     "api.receive_event": "the signed API: its changes are the signals' (tests/integration/test_events_api.py); "
     "no person acts, the activities name the source",
     "unsubscribe.unsubscribe": "the lead acts, not a user: lead_unsubscribed records the source (link)",
+    "templates.send_test": "sends a test email to the signed-in person: no lead, no outbox row (it logs "
+    "test_email_sent with the person)",
     "mailboxes.test_new_connection": "signs in to the typed servers to test them: saves nothing",
     "mailboxes.test_connection": "signs in to a saved mailbox's servers to test them: saves nothing",
     "mailboxes.poll_now": "reads the mailbox: what it records is the replies' and bounces' own signals (no "
@@ -197,6 +199,7 @@ CASES: dict[str, Case] = {
         )
     ),
     "lead_signals.log_conversion": Case(lambda t: (f"/leads/{_live(t)[0].id}/conversion", {})),
+    "inbox.undo": Case(lambda t: (f"/inbox/{_approved_draft(t).id}/undo", {})),
     "inbox.approve": Case(lambda t: (f"/inbox/{factories.make_draft(t).id}/approve", {})),
     "inbox.reject": Case(lambda t: (f"/inbox/{factories.make_draft(t).id}/reject", {"action": "exit"})),
     "inbox.approve_selected": Case(
@@ -232,6 +235,21 @@ CASES: dict[str, Case] = {
     ),
     "mail_auth.stop": Case(lambda t: (_dkim_key(t) and "/settings/email-authentication/stop", {})),
 }
+
+
+def _approved_draft(tenant):
+    """A draft approved a moment ago, within its undo window (the test moves the clock a minute on before it
+    posts: the approval is dated then)."""
+    from datetime import timedelta
+
+    from nurture_ui import clock
+    from nurture_ui.engine.transitions import approve_message
+
+    draft = factories.make_draft(tenant)
+    approve_message(
+        draft.id, reviewer_id=None, now=clock.now() + timedelta(minutes=1), hold_for=timedelta(seconds=8)
+    )
+    return draft
 
 
 def _pending_reply(tenant):
