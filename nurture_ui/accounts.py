@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from nurture_ui.extensions import db
 from nurture_ui.models import ROLES, Tenant, User
+from nurture_ui.time_zones import parse_zone
 
 
 class AccountError(ValueError):
@@ -37,5 +38,15 @@ def create_user(*, tenant: Tenant, email: str, name: str, role: str, password: s
     user = User(tenant_id=tenant.id, email=email, name=name.strip(), role=role)
     user.set_password(password)
     db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def set_time_zone(user: User, name: str | None) -> User:
+    """Set the zone ``user`` reads times in (committed). An empty name or None clears it: the person then
+    follows the tenant's time zone. Raises ``time_zones.UnknownZone`` (a ``ValueError`` with a readable
+    message) for anything that is not a zone, and changes nothing then."""
+    name = (name or "").strip()
+    user.timezone = parse_zone(name).key if name else None
     db.session.commit()
     return user

@@ -57,6 +57,7 @@ ID_FREE = {
     "templates.new": "creates a template in the user's tenant",
     "templates.preview": "the lead id comes in the form (get_or_404): the form walk sends a foreign one",
     "team.index": "lists and adds users of the admin's own tenant",
+    "profile.index": "reads and changes the signed-in person's own time zone (current_user)",
     "inbox.index": "lists drafts of the user's tenant only (reps: their own leads)",
     "inbox.count": "counts drafts of the user's tenant only",
     "inbox.replies.index": "lists replies to sort of the user's tenant only (reps: their own leads)",
@@ -104,6 +105,7 @@ ROLE_TABLE: dict[str, frozenset[str] | None | dict[str, frozenset[str]]] = {
     "unsubscribe.confirm": PUBLIC,  # a signed token names the lead
     "unsubscribe.unsubscribe": PUBLIC,
     "dashboard.index": EVERYONE,
+    "profile.index": EVERYONE,
     "devmail.index": EVERYONE,  # development only: the local mailbox of captured email
     "devmail.show": EVERYONE,
     "leads.index": EVERYONE,
