@@ -66,6 +66,7 @@ def _register_blueprints(app: Flask) -> None:
         overview,
         performance,
         platform,
+        profile,
         sent_mail,
         sequences,
         settings,
@@ -102,6 +103,7 @@ def _register_blueprints(app: Flask) -> None:
         mail_auth,
         mailboxes,
         platform,
+        profile,
     ):
         app.register_blueprint(module.bp)
 
@@ -127,6 +129,7 @@ def redirect_htmx_by_header(response):
 def _register_hooks(app: Flask) -> None:
     from nurture_ui.models import User
     from nurture_ui.tenancy import parse_id
+    from nurture_ui.web import local_time
     from nurture_ui.web.access import can_open, enforce_access, navigation_for
     from nurture_ui.web.input_guard import limit_request_size, refuse_unstorable_input
 
@@ -145,6 +148,7 @@ def _register_hooks(app: Flask) -> None:
     app.before_request_funcs.setdefault(None, []).insert(0, limit_request_size)
     app.before_request(refuse_unstorable_input)
     app.before_request(enforce_access)
+    local_time.register(app)
 
     @app.context_processor
     def inject_navigation():

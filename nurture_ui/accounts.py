@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from nurture_ui import activity
 from nurture_ui.extensions import db
 from nurture_ui.models import ROLES, Tenant, User
+from nurture_ui.time_zones import parse_zone
 
 
 class AccountError(ValueError):
@@ -49,5 +50,15 @@ def create_user(
             actor_id=added_by.id,
             data={"user_id": str(user.id), "user_name": user.name, "role": role, "by": added_by.name},
         )
+    db.session.commit()
+    return user
+
+
+def set_time_zone(user: User, name: str | None) -> User:
+    """Set the zone ``user`` reads times in (committed). An empty name or None clears it: the person then
+    follows the tenant's time zone. Raises ``time_zones.UnknownZone`` (a ``ValueError`` with a readable
+    message) for anything that is not a zone, and changes nothing then."""
+    name = (name or "").strip()
+    user.timezone = parse_zone(name).key if name else None
     db.session.commit()
     return user

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 from markupsafe import Markup, escape
 
@@ -160,10 +160,16 @@ def column_chart(
 
 
 def lanes_chart(
-    lanes: Sequence[Lane], *, start: datetime, end: datetime, title: str, width: int = 900
+    lanes: Sequence[Lane],
+    *,
+    start: datetime,
+    end: datetime,
+    title: str,
+    width: int = 900,
+    zone: tzinfo = UTC,
 ) -> Markup:
     """One time axis, one lane per row: spans as bars (an enrollment from start to end), points as dots
-    (a message, a reply, a task). Hovering any mark shows what it is."""
+    (a message, a reply, a task). Hovering any mark shows what it is. The axis's days are ``zone``'s."""
     label_w, row, axis_h = 170, 30, 26
     height = len(lanes) * row + axis_h + 6
     plot_w = width - label_w - 16
@@ -198,6 +204,6 @@ def lanes_chart(
         at = start + (end - start) * (k / 4)
         anchor = "start" if k == 0 else ("end" if k == 4 else "middle")
         body.append(
-            f'<text class="tick" x="{x(at):.1f}" y="{base + 16}" text-anchor="{anchor}">{at.strftime("%b %-d")}</text>'
+            f'<text class="tick" x="{x(at):.1f}" y="{base + 16}" text-anchor="{anchor}">{at.astimezone(zone):%b %-d}</text>'
         )
     return _svg(width, height, title, body, "lanes")

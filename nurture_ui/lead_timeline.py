@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
@@ -15,7 +16,9 @@ from sqlalchemy.orm import selectinload
 from nurture_ui import reasons
 from nurture_ui.charts import Lane, Point, Span
 from nurture_ui.extensions import db
+from nurture_ui.local_times import moment
 from nurture_ui.models import Activity, Enrollment, Lead, LeadReply, OutboundMessage, Task, User
+from nurture_ui.time_zones import UTC_ZONE
 from nurture_ui.triage import DECISIONS
 
 # Enough for any real lead's page; a lead with more shows its latest.
@@ -62,7 +65,7 @@ class LeadTimeline:
     end: datetime
 
 
-def lead_timeline(lead: Lead, now: datetime) -> LeadTimeline:
+def lead_timeline(lead: Lead, now: datetime, *, zone: ZoneInfo = UTC_ZONE) -> LeadTimeline:
     """Every enrollment, email, reply and task of ``lead``, newest first, and the chart lanes for them."""
     session = db.session
     enrollments = list(
@@ -121,7 +124,7 @@ def lead_timeline(lead: Lead, now: datetime) -> LeadTimeline:
                         e.enrolled_on,
                         e.ended_on or now,
                         ENROLLMENT_TONES.get(e.status, "accent"),
-                        f"{name}: {e.enrolled_on:%b %-d} – {e.ended_on or now:%b %-d} ({state})",
+                        f"{name}: {e.enrolled_on.astimezone(zone):%b %-d} – {(e.ended_on or now).astimezone(zone):%b %-d} ({state})",
                     )
                 ],
             )
@@ -137,7 +140,7 @@ def lead_timeline(lead: Lead, now: datetime) -> LeadTimeline:
             detail += f". {m.error}"
         tone = MESSAGE_TONES.get(m.status, "accent")
         items.append(Item(at, "email", title, detail, tone, m.enrollment_id))
-        email_lane.points.append(Point(at, tone, f"{at:%b %-d %H:%M} · {title}"))
+        email_lane.points.append(Point(at, tone, f"{at.astimezone(zone):%b %-d %H:%M} · {title}"))
     reply_lane = Lane("Replies")
     for r in replies:
         sentiment = r.sentiment.replace("_", " ")
@@ -158,7 +161,7 @@ def lead_timeline(lead: Lead, now: datetime) -> LeadTimeline:
             )
         )
         reply_lane.points.append(
-            Point(r.received_at, tone, f"{r.received_at:%b %-d %H:%M} · reply, {sentiment}")
+            Point(r.received_at, tone, f"{r.received_at.astimezone(zone):%b %-d %H:%M} · reply, {sentiment}")
         )
     items.extend(_triage_decisions(lead))
     task_lane = Lane("Tasks")
@@ -170,13 +173,13 @@ def lead_timeline(lead: Lead, now: datetime) -> LeadTimeline:
                 t.created_at,
                 "task",
                 f"{kind} for {who}: “{t.title}”",
-                f"Due {t.due_at:%b %-d %H:%M}",
+                f"Due {moment(t.due_at, zone)}",
                 "warn" if t.status == "open" else "muted",
                 t.enrollment_id,
             )
         )
         task_lane.points.append(
-            Point(t.created_at, "warn", f"{t.created_at:%b %-d} · {kind.lower()}: {t.title}")
+            Point(t.created_at, "warn", f"{t.created_at.astimezone(zone):%b %-d} · {kind.lower()}: {t.title}")
         )
         if t.completed_at:
             outcome = f" ({t.outcome.replace('_', ' ')})" if t.outcome else ""
@@ -191,7 +194,9 @@ def lead_timeline(lead: Lead, now: datetime) -> LeadTimeline:
                 )
             )
             task_lane.points.append(
-                Point(t.completed_at, "ok", f"{t.completed_at:%b %-d} · {t.status}: {t.title}")
+                Point(
+                    t.completed_at, "ok", f"{t.completed_at.astimezone(zone):%b %-d} · {t.status}: {t.title}"
+                )
             )
     lanes.reverse()  # oldest enrollment on top
     lanes.extend(lane for lane in (email_lane, reply_lane, task_lane) if lane.points)

@@ -9,7 +9,8 @@ errors don't cover: a 300-character name raises ``OSError`` (file name too long)
 from __future__ import annotations
 
 import re
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 # As long as the leads.timezone column; the longest IANA name is 32 characters.
 MAX_ZONE_NAME = 64
@@ -46,3 +47,10 @@ def first_zone(*names: str | None) -> ZoneInfo:
             except UnknownZone:
                 continue
     return UTC_ZONE
+
+
+@cache
+def zone_names() -> tuple[str, ...]:
+    """The zone names a person chooses from: the IANA regions ("Asia/Tokyo") and "UTC", sorted; the
+    legacy aliases ("Japan", "EST5EDT") stay readable but are not offered."""
+    return tuple(sorted(z for z in available_timezones() if "/" in z or z == "UTC"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -18,6 +19,7 @@ from nurture_ui import reasons
 from nurture_ui.engine.executor import CAPPED_MESSAGE_STATUSES
 from nurture_ui.engine.schedule import SendWindow, next_send_opening, zone_for
 from nurture_ui.extensions import db
+from nurture_ui.local_times import moment
 from nurture_ui.models import (
     LIVE_STATUSES,
     Activity,
@@ -31,6 +33,7 @@ from nurture_ui.models import (
     User,
 )
 from nurture_ui.models.activity import TIMELINE_ORDER
+from nurture_ui.time_zones import UTC_ZONE
 from nurture_ui.triage import DECISIONS as TRIAGE_WORDS
 
 # Lead-level events (no enrollment id) that belong on an enrollment's timeline while it runs.
@@ -100,10 +103,10 @@ def step_label(step: SequenceStep | None, order: int | None, templates: dict[str
     return f"Step {step.step_order} · {reasons.channel(step.channel)}{what}"
 
 
-def _when(value: str | None) -> str:
+def _when(value: str | None, zone: ZoneInfo) -> str:
     if not value:
         return ""
-    return datetime.fromisoformat(value).strftime("%b %-d, %H:%M UTC")
+    return moment(datetime.fromisoformat(value), zone)
 
 
 def describe(
@@ -112,8 +115,10 @@ def describe(
     labels: dict[int, str],
     messages: dict[str, OutboundMessage],
     tasks: dict[str, Task],
+    zone: ZoneInfo = UTC_ZONE,
 ) -> Entry:
-    """The activity as a sentence a person reads: what happened, why, and to which step."""
+    """The activity as a sentence a person reads: what happened, why, and to which step. Times in it are
+    written in ``zone`` (the reader's)."""
     data = activity.data or {}
     kind = activity.type
     step = labels.get(data.get("step"), f"Step {data.get('step')}") if data.get("step") else ""
@@ -129,7 +134,7 @@ def describe(
     elif kind == "nurture_step_scheduled":
         entry.title = f"{step} scheduled"
         due = data.get("due_at") or data.get("due")
-        entry.detail = f"Due {_when(due)}" if due else ""
+        entry.detail = f"Due {_when(due, zone)}" if due else ""
         if data.get("reason"):
             entry.detail += f" — {reasons.reschedule_reason(data['reason'])}"
         entry.tone = "muted"
@@ -139,7 +144,7 @@ def describe(
         entry.title = "Paused"
         entry.detail = reasons.pause_reason(data.get("reason")).capitalize()
         if data.get("resume_on"):
-            entry.detail += f" until {_when(data['resume_on'])}"
+            entry.detail += f" until {_when(data['resume_on'], zone)}"
         if data.get("error"):
             entry.detail += f": {data['error']}"
         entry.tone = "warn"
@@ -171,7 +176,7 @@ def describe(
             entry.detail += f" {data['error']}"
         if data.get("held_until"):
             held = reasons.reschedule_reason(data.get("hold_reason")).removeprefix("moved: ")
-            entry.detail += f" Held until at least {_when(data['held_until'])}: {held}."
+            entry.detail += f" Held until at least {_when(data['held_until'], zone)}: {held}."
         entry.tone = {
             "sent": "ok",
             "marked_sent": "ok",
@@ -233,8 +238,11 @@ def _describe_executed(data, step, messages, tasks) -> tuple[str, str, str]:
     return f"{step} ran: email queued", detail, "info"
 
 
-def enrollment_timeline(enrollment: Enrollment, now: datetime) -> EnrollmentTimeline:
-    """Everything that happened to ``enrollment`` in order, then its planned steps (when it is live)."""
+def enrollment_timeline(
+    enrollment: Enrollment, now: datetime, *, zone: ZoneInfo = UTC_ZONE
+) -> EnrollmentTimeline:
+    """Everything that happened to ``enrollment`` in order, then its planned steps (when it is live). The
+    sentences write their times in ``zone``, the reader's."""
     session = db.session
     steps = list(
         session.scalars(
@@ -285,7 +293,7 @@ def enrollment_timeline(enrollment: Enrollment, now: datetime) -> EnrollmentTime
     tasks = {
         str(t.id): t for t in session.scalars(sa.select(Task).where(Task.enrollment_id == enrollment.id))
     }
-    past = [describe(a, labels=labels, messages=messages, tasks=tasks) for a in activities]
+    past = [describe(a, labels=labels, messages=messages, tasks=tasks, zone=zone) for a in activities]
 
     timeline = EnrollmentTimeline(
         enrollment=enrollment,

@@ -23,6 +23,8 @@ class User(IdMixin, TenantMixin, TimestampMixin, UserMixin, db.Model):
     role: Mapped[str] = mapped_column(enum(*ROLES, name="user_role"), nullable=False)
     is_active_user: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=True)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The zone this person reads times in; None follows the tenant's (policy "timezone").
+    timezone: Mapped[str | None] = mapped_column(sa.String(64))
 
     tenant = relationship("Tenant", lazy="joined")
 

@@ -15,6 +15,7 @@ from nurture_ui.tenancy import get_or_404, parse_id
 from nurture_ui.timeline import enrollment_timeline
 from nurture_ui.web.access import ALL_ROLES, allow
 from nurture_ui.web.leads import filters_from, lead_enrollments
+from nurture_ui.web.local_time import reader_zone
 
 bp = Blueprint("enrollments", __name__)
 
@@ -83,7 +84,7 @@ def detail(enrollment_id):
     itself while the enrollment is live) gets only the timeline partial."""
     enrollment = get_or_404(Enrollment, enrollment_id)
     context = dict(
-        timeline=enrollment_timeline(enrollment, clock.now()),
+        timeline=enrollment_timeline(enrollment, clock.now(), zone=reader_zone()),
         poll_seconds=current_app.config.get("TIMELINE_POLL_SECONDS", 5),
     )
     if request.htmx:

@@ -20,6 +20,7 @@ from nurture_ui.reasons import reschedule_reason
 from nurture_ui.tenancy import get_or_404, parse_id, scoped
 from nurture_ui.web import inbox_replies
 from nurture_ui.web.access import allow
+from nurture_ui.web.local_time import lead_time, local_time
 from nurture_ui.web.relative_time import since
 from nurture_ui.work_queues import (
     SEES_EVERYONE,
@@ -154,6 +155,11 @@ def _gone_text(message: OutboundMessage) -> str:
     return already_reviewed(message)
 
 
+def _their_clock(instant, lead) -> str:
+    theirs = lead_time(instant, lead)
+    return f" ({theirs} for them)" if theirs else ""
+
+
 def _approved_text(message: OutboundMessage, approval, undo_seconds: int) -> str:
     lead = message.lead.name
     edited = " with your edit" if approval.edited else ""
@@ -161,8 +167,8 @@ def _approved_text(message: OutboundMessage, approval, undo_seconds: int) -> str
         # The reason already ends in its own parenthesis ("… (frequency cap)"): a dash, not another pair.
         why = reschedule_reason(approval.hold_reason).removeprefix("moved: ")
         return (
-            f"Approved{edited}: “{message.subject}” to {lead} goes out {approval.held_until:%a %b %-d, %H:%M} UTC"
-            f" — {why}."
+            f"Approved{edited}: “{message.subject}” to {lead} goes out {local_time(approval.held_until)}"
+            f"{_their_clock(approval.held_until, message.lead)} — {why}."
         )
     if undo_seconds:
         return f"Approved{edited}: “{message.subject}” goes to {lead} in {undo_seconds} seconds."

@@ -10,7 +10,6 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from nurture_ui.engine.schedule import zone_for
 from nurture_ui.extensions import db
 from nurture_ui.mail.imap_poll import poll_mailbox
 from nurture_ui.mail.mailbox_settings import (
@@ -31,10 +30,6 @@ from nurture_ui.web.mailbox_forms import MailboxForm
 bp = Blueprint("mailboxes", __name__, url_prefix="/settings/mailboxes")
 
 MANAGERS_OF_MAILBOXES = ("admin", "rep")
-
-
-def _zone():
-    return zone_for(None, current_user.tenant.policy_value("timezone"))
 
 
 def _mailbox_or_404(mailbox_id: str) -> Mailbox:
@@ -62,7 +57,6 @@ def index():
         "settings/mailboxes.html",
         mailboxes=mailboxes,
         inbound=latest_inbound(current_user),
-        zone=_zone(),
         manages_all=manages_all(current_user),
     )
 

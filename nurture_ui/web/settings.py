@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import cache
-from zoneinfo import available_timezones
 
 import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, url_for
@@ -17,6 +16,7 @@ from nurture_ui import clock
 from nurture_ui.extensions import db
 from nurture_ui.models import Activity
 from nurture_ui.tenant_policy import ENROLLABLE, PolicyRefused, check_policy, update_policy
+from nurture_ui.time_zones import zone_names
 from nurture_ui.web.access import allow
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
@@ -43,7 +43,7 @@ LABELS = {
 
 @cache
 def _zones() -> list[tuple[str, str]]:
-    return [(z, z) for z in sorted(available_timezones()) if "/" in z or z == "UTC"]
+    return [(z, z) for z in zone_names()]
 
 
 class Checkboxes(SelectMultipleField):

@@ -11,13 +11,13 @@ from flask import Blueprint, abort, flash, make_response, redirect, render_templ
 from flask_login import current_user
 
 from nurture_ui import clock, reasons
-from nurture_ui.engine.schedule import zone_for
 from nurture_ui.engine.transitions import TransitionRefused, complete_task
 from nurture_ui.extensions import db
 from nurture_ui.models import Enrollment, SequenceStep, Task
 from nurture_ui.models.task import CALL_OUTCOMES
 from nurture_ui.tenancy import get_or_404, parse_id
 from nurture_ui.web.access import allow
+from nurture_ui.web.local_time import lead_time, local_time, reader_zone
 from nurture_ui.web.relative_time import due_group, due_words
 from nurture_ui.work_queues import SEES_EVERYONE, QueueFilters, reps, task_contexts, task_count, tasks_query
 
@@ -41,21 +41,26 @@ def _filters() -> QueueFilters:
     return QueueFilters()
 
 
-def _zone():
-    return zone_for(None, current_user.tenant.policy_value("timezone"))
+def _grouped(filters: QueueFilters) -> tuple[list[Task], dict[str, list[Task]]]:
+    """The open tasks on the page and the same tasks by due day in the reader's zone: "overdue" means due
+    on a day that has ended for the person reading, not a due time a minute ago."""
+    tasks = list(db.session.scalars(tasks_query(current_user, filters).limit(PAGE_SIZE)).unique())
+    zone = reader_zone()
+    groups: dict[str, list[Task]] = {key: [] for key, _ in GROUPS}
+    for task in tasks:
+        groups[due_group(task.due_at, zone)].append(task)
+    return tasks, groups
 
 
 @bp.route("/")
 @allow(*WORKERS)
 def index():
     filters = _filters()
-    tasks = list(db.session.scalars(tasks_query(current_user, filters).limit(PAGE_SIZE)).unique())
-    zone = _zone()
-    groups = {key: [] for key, _ in GROUPS}
-    for task in tasks:
-        groups[due_group(task.due_at, zone)].append(task)
+    tasks, groups = _grouped(filters)
+    zone = reader_zone()
     context = dict(
-        groups=[(key, label, groups[key]) for key, label in GROUPS if groups[key]],
+        groups=[(key, label, groups[key]) for key, label in GROUPS],
+        any_tasks=bool(tasks),
         contexts=task_contexts(tasks),
         due_words=lambda t: due_words(t.due_at, zone),
         total=task_count(current_user, filters),
@@ -82,6 +87,11 @@ def _task_or_404(task_id) -> Task:
     return task
 
 
+def _their_clock(instant, lead) -> str:
+    theirs = lead_time(instant, lead)
+    return f" ({theirs} for them)" if theirs else ""
+
+
 def _what_next(task: Task) -> str:
     """Where the lead went after this task, in one sentence."""
     if task.enrollment_id is None:
@@ -102,7 +112,7 @@ def _what_next(task: Task) -> str:
         channel = reasons.channel(step.channel).lower() if step else "step"
         return (
             f"{name} moves on: step {enrollment.current_step_order} ({channel}) "
-            f"is due {enrollment.next_step_on.astimezone(_zone()):%a %b %-d, %H:%M}."
+            f"is due {local_time(enrollment.next_step_on)}{_their_clock(enrollment.next_step_on, task.lead)}."
         )
     return ""
 
@@ -112,9 +122,19 @@ def _closed(task: Task, *, text: str, tone: str = "ok"):
         flash(text, "success" if tone == "ok" else "warning")
         rep = _filters().rep
         return redirect(url_for("tasks.index", **({"assignee": rep} if rep else {})))
-    remaining = task_count(current_user, _filters())
+    # Every count on the page comes back with the row, out of band, from the same queries as the page:
+    # the heading, each group's header and the sidebar badge can never disagree.
+    filters = _filters()
+    _, groups = _grouped(filters)
     response = make_response(
-        render_template("tasks/_partials/closed.html", task=task, text=text, tone=tone, remaining=remaining)
+        render_template(
+            "tasks/_partials/closed.html",
+            task=task,
+            text=text,
+            tone=tone,
+            remaining=task_count(current_user, filters),
+            group_counts={key: len(groups[key]) for key, _ in GROUPS},
+        )
     )
     response.headers["HX-Trigger"] = "tasks-changed"
     return response

@@ -80,7 +80,7 @@ def test_enrollment_timeline_shows_past_and_planned_and_updates_when_the_worker_
     assert past.first.inner_text().startswith("Enrolled")
     assert planned.count() == 4
     assert "Step 1 · Email “Welcome”" in planned.nth(0).inner_text()
-    assert "Mar 2, 2026 14:00" in planned.nth(0).inner_text()  # 09:00 in New York
+    assert "Mon Mar 2, 14:00 · 09:00 New York" in planned.nth(0).inner_text()  # the reader in UTC
     assert "frequency cap" in planned.nth(1).inner_text()
     assert page.get_by_text("Live · updates every 1 s").is_visible()
     screenshot(page, "enrollment-timeline")

@@ -59,6 +59,7 @@ ID_FREE = {
     "templates.preview_leads": "searches the user's tenant's leads only (email_previews.search_leads)",
     "templates.send_test": "sends to the signed-in person; the lead id comes in the form (get_or_404)",
     "team.index": "lists and adds users of the admin's own tenant",
+    "profile.index": "reads and changes the signed-in person's own time zone (current_user)",
     "inbox.index": "lists drafts of the user's tenant only (reps: their own leads)",
     "inbox.count": "counts drafts of the user's tenant only",
     "inbox.replies.index": "lists replies to sort of the user's tenant only (reps: their own leads)",
@@ -107,6 +108,7 @@ ROLE_TABLE: dict[str, frozenset[str] | None | dict[str, frozenset[str]]] = {
     "unsubscribe.confirm": PUBLIC,  # a signed token names the lead
     "unsubscribe.unsubscribe": PUBLIC,
     "dashboard.index": EVERYONE,
+    "profile.index": EVERYONE,
     "devmail.index": EVERYONE,  # development only: the local mailbox of captured email
     "devmail.show": EVERYONE,
     "leads.index": EVERYONE,

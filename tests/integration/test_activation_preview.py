@@ -40,8 +40,9 @@ def test_activate_opens_a_preview_and_only_confirming_activates(login_as, tenant
     page = marketer.get(f"/sequences/{sequence.id}/activate").get_data(as_text=True)
     assert _number(page, "data-join-now") == 1
     assert "every lead of the tenant may join" not in page
-    # Monday 10:00 UTC is 05:00 in New York: the first email waits for the window's 09:00 there.
-    assert re.search(r"data-first-send>Mon 2 Mar, 09:00 <span[^>]*>America/New_York", page)
+    # Monday 10:00 UTC is 05:00 in New York: the first email waits for the window's 09:00 there, which the
+    # marketer (in the tenant's UTC) reads as 14:00, with the lead's own clock beside it.
+    assert re.search(r"data-first-send><time [^>]*>Mon Mar 2, 14:00</time> <span[^>]*>· 09:00 New York", page)
     assert "Cancel" in page
     db.session.expire_all()
     assert db.session.get(Sequence, sequence.id).status == "draft"  # looking changes nothing

@@ -37,6 +37,8 @@ AUDITED_TABLES = (
 NOT_AUDITED = {
     "auth.login": "signs in: no audited state",
     "auth.logout": "signs out: no audited state",
+    "profile.index": "sets the person's own time zone: a preference of theirs, not a sequence, enrollment, "
+    "message or policy",
     "overview.retry_failed_jobs": "re-queues failed engine jobs: the jobs' own transitions write the activities",
     "platform.retry_failed_jobs": "re-queues every tenant's failed engine jobs: the jobs' own transitions write "
     "the activities",
