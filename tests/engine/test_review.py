@@ -311,7 +311,9 @@ def test_an_approval_held_while_the_enrollment_waits_on_something_else_is_logged
     }
     entry = timeline.describe(approved, labels={}, messages={str(draft.id): refreshed(draft)}, tasks={})
     assert entry.title == "Email approved — Step 1"
-    assert entry.detail.endswith("Held until at least Mar 3, 09:00 UTC: moved into the send window.")
+    assert entry.detail.endswith(
+        "Held until at least Tue Mar 3, 09:00: moved into the send window."
+    )  # the reader's zone (UTC here)
 
     # Back from out of office in the window: the approved draft goes out, once, and the sequence moves on.
     clock.set(next_opening)
