@@ -39,7 +39,10 @@ def test_hostile_names_templates_and_replies_render_as_text(page, sign_in, tenan
 
     # The live preview renders the template for the lead through htmx: still text.
     page.goto(f"/templates/{template.id}")
-    page.get_by_label("Render for").select_option(str(lead.id))
+    # Rendered for the lead found by search (its name carries the payload too).
+    page.get_by_label("Find another lead").fill("Lee")
+    page.locator("[data-lead-choices] button").first.click()
+    _assert_inert(page, "the lead search results")
     page.wait_for_selector("#preview :text('Body')")
     _assert_inert(page, "the template preview")
     assert PAYLOAD in page.locator("#preview").inner_text()
