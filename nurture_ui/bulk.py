@@ -105,14 +105,15 @@ def run_bulk_enrollment(
                 taken = enroll_picked(
                     [lead.id for lead in joining], sequence, actor_id=uuid.UUID(actor_id), now=now
                 )
-                # One commit per chunk: a later failure never undoes the enrollments already reported.
-                db.session.commit()
                 enrolled += len(taken)
                 for lead, key in judged:
                     if key is not None:
                         skip(_skipped_row(lead, _LABELS[key]))
                     elif lead.id not in taken:  # another enrollment took it since the question was asked
                         skip(_skipped_row(lead, REASON_LABELS["in_sequence"]))
+                # One commit per chunk: a later failure never undoes the enrollments already reported. After
+                # the rows are read: a commit expires the leads, and reading one would load it again.
+                db.session.commit()
             _progress(
                 job,
                 total=len(ids),

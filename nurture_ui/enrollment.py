@@ -4,8 +4,8 @@ Eligibility is decided once, in two forms that a test holds equal: ``eligibility
 Python and says every reason it fails (the "why (not)?" panel and manual enrollment), and
 ``nurture_ui.eligibility`` states the same checks as SQL, which ``auto_enroll`` uses to enroll a whole
 tenant in one INSERT … SELECT per sequence and bulk enrollment reads (``enroll_picked`` writes what it
-lets join). The tenant's policy checks are themselves expressed in the
-rule language, so they compile and evaluate exactly like a sequence's entry rules.
+lets join). The tenant's policy checks are themselves expressed in the rule language, so they compile and
+evaluate exactly like a sequence's entry rules.
 """
 
 from __future__ import annotations
