@@ -13,15 +13,19 @@ from rq import get_current_job
 from rq.job import Job
 
 from nurture_ui import clock
-from nurture_ui.enrollment import EnrollmentRefused, LeadFacts, enroll
+from nurture_ui.eligibility import ENTRY_RULE, REASON_LABELS, chosen_reason
+from nurture_ui.enrollment import enroll_picked, first_step
 from nurture_ui.extensions import db, get_queue, get_redis
 from nurture_ui.job_tenancy import tenant_job_id
 from nurture_ui.jobs import job_app_context
 from nurture_ui.leads import LeadFilters, lead_query
-from nurture_ui.models import Lead, Sequence
+from nurture_ui.models import Lead, Sequence, Tenant
 
 CHUNK = 200
 MAX_SELECTED = 10_000
+NOT_FOUND = "not found"
+# The breakdown's words for each reason, and the entry rule's (the breakdown counts only leads it matches).
+_LABELS = {**REASON_LABELS, ENTRY_RULE.key: ENTRY_RULE.label}
 
 
 def start_bulk_enrollment(
@@ -55,47 +59,61 @@ def start_bulk_enrollment(
 def run_bulk_enrollment(
     *, tenant_id: str, sequence_id: str, actor_id: str, lead_ids=None, filters=None
 ) -> dict:
-    """The RQ job: judge and enroll each lead; progress goes to ``job.meta`` after every chunk."""
+    """The RQ job: per chunk of leads, one query asks the set-based eligibility (``chosen_reason``) why
+    each lead may not join, one INSERT enrolls the others; progress goes to ``job.meta`` after every
+    chunk. Skipped leads are listed with the words the builder's breakdown uses."""
     with job_app_context():
         job = get_current_job()
-        tenant = uuid.UUID(tenant_id)
+        tenant_uuid = uuid.UUID(tenant_id)
+        tenant = db.session.get(Tenant, tenant_uuid)
         sequence = db.session.scalar(
-            sa.select(Sequence).where(Sequence.id == uuid.UUID(sequence_id), Sequence.tenant_id == tenant)
+            sa.select(Sequence).where(
+                Sequence.id == uuid.UUID(sequence_id), Sequence.tenant_id == tenant_uuid
+            )
         )
         if filters is not None:
-            ids_stmt = lead_query(tenant, LeadFilters(**filters)).with_only_columns(Lead.id)
+            ids_stmt = lead_query(tenant_uuid, LeadFilters(**filters)).with_only_columns(Lead.id)
             ids = list(db.session.scalars(ids_stmt))
         else:
             ids = [uuid.UUID(i) for i in lead_ids or []]
+        # Said once for every lead: the sequence itself keeps them all out.
+        refusal = _sequence_refusal(sequence)
         enrolled, skipped = 0, Counter()
         # Who was skipped and why, one row a lead: [lead id, email, name, reason] (the summary and its CSV).
         skipped_leads: list[list[str]] = []
+
+        def skip(row: list[str]) -> None:
+            skipped[row[3]] += 1
+            skipped_leads.append(row)
+
         _progress(job, total=len(ids), done=0, enrolled=0, skipped={}, skipped_leads=[])
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
-            leads = db.session.scalars(
-                sa.select(Lead).where(Lead.id.in_(chunk), Lead.tenant_id == tenant)
-            ).all()
-            if len(leads) < len(chunk):
-                skipped["Not found"] += len(chunk) - len(leads)
-                found = {lead.id for lead in leads}
-                skipped_leads += [[str(i), "", "", "Not found"] for i in chunk if i not in found]
-            if sequence is None:
-                skipped["The sequence no longer exists"] += len(leads)
-                skipped_leads += [_skipped_row(lead, "The sequence no longer exists") for lead in leads]
-                leads = []
-            facts = LeadFacts.load([lead.id for lead in leads], sequence) if leads else None
             now = clock.now()
-            for lead in leads:
-                try:
-                    # One commit per lead: a refusal or a lost race never undoes the others.
-                    enroll(lead, sequence, actor_id=uuid.UUID(actor_id), now=now, facts=facts)
-                    enrolled += 1
-                except EnrollmentRefused as refused:
-                    # The first failing check is the reason a person needs; the panel shows them all.
-                    reason = refused.verdict.failures[0].reason if refused.verdict.failures else str(refused)
-                    skipped[reason] += 1
-                    skipped_leads.append(_skipped_row(lead, reason))
+            reason = sa.null() if refusal else chosen_reason(sequence, tenant, now=now)
+            judged = db.session.execute(
+                sa.select(Lead, reason).where(Lead.id.in_(chunk), Lead.tenant_id == tenant_uuid)
+            ).all()
+            found = {lead.id for lead, _ in judged}
+            for missing in (i for i in chunk if i not in found):
+                skip([str(missing), "", "", NOT_FOUND])
+            if refusal:
+                for lead, _ in judged:
+                    skip(_skipped_row(lead, refusal))
+            else:
+                joining = [lead for lead, key in judged if key is None]
+                taken = enroll_picked(
+                    [lead.id for lead in joining], sequence, actor_id=uuid.UUID(actor_id), now=now
+                )
+                enrolled += len(taken)
+                for lead, key in judged:
+                    if key is not None:
+                        skip(_skipped_row(lead, _LABELS[key]))
+                    elif lead.id not in taken:  # another enrollment took it since the question was asked
+                        skip(_skipped_row(lead, REASON_LABELS["in_sequence"]))
+                # One commit per chunk: a later failure never undoes the enrollments already reported. After
+                # the rows are read: a commit expires the leads, and reading one would load it again.
+                db.session.commit()
             _progress(
                 job,
                 total=len(ids),
@@ -113,6 +131,17 @@ def run_bulk_enrollment(
         }
         _progress(job, **result)
         return result
+
+
+def _sequence_refusal(sequence: Sequence | None) -> str | None:
+    """Why nobody can join the sequence, or None."""
+    if sequence is None:
+        return "the sequence no longer exists"
+    if sequence.status != "active":
+        return f"the sequence is not active ({sequence.status})"
+    if first_step(sequence) is None:
+        return "the sequence has no steps"
+    return None
 
 
 def _skipped_row(lead: Lead, reason: str) -> list[str]:

@@ -46,6 +46,8 @@ REASONS: tuple[Reason, ...] = (
 )
 # Not a property of the lead: the sequence's daily cap leaves these for the following days.
 DAILY_CAP = Reason("daily_cap", "wait for the daily cap")
+# Leads a person picks (bulk enrollment) need not match the entry rule to be picked; they are held back by it.
+ENTRY_RULE = Reason("entry_rule", "does not match the entry rule")
 NO_STEPS = Reason("no_steps", "wait: the sequence has no steps")
 REASON_LABELS = {r.key: r.label for r in (*REASONS, DAILY_CAP, NO_STEPS)}
 # Filters the lead list accepts besides the reasons: everyone the entry rule matches, and who joins.
@@ -148,9 +150,28 @@ def eligible_filter(
     return sa.and_(entry_filter(sequence, tenant, now, entry_rule), *(sa.not_(cond) for _, cond in blocks))
 
 
-def first_reason(sequence: Sequence, tenant: Tenant, *, now: datetime) -> sa.ColumnElement:
-    """A SQL expression naming the first check (``REASONS`` order) a lead fails; NULL when it fails none."""
-    return sa.case(*((cond, key) for key, cond in _blocks(sequence, tenant, now)), else_=sa.null())
+def first_reason(
+    sequence: Sequence, tenant: Tenant, *, now: datetime, with_earlier: bool = True
+) -> sa.ColumnElement:
+    """A SQL expression naming the first check (``REASONS`` order) a lead fails; NULL when it fails none.
+    Without ``with_earlier`` the higher-priority sequences are not asked (a person chose this one)."""
+    blocks = _blocks(sequence, tenant, now, with_earlier=with_earlier)
+    return sa.case(*((cond, key) for key, cond in blocks), else_=sa.null())
+
+
+def chosen_reason(sequence: Sequence, tenant: Tenant, *, now: datetime) -> sa.ColumnElement:
+    """For leads a person picked (bulk enrollment): the first check a lead fails, NULL when it may join.
+
+    The entry rule comes first (``ENTRY_RULE``), then ``first_reason``'s checks in their order, so a lead
+    the entry rule matches gets exactly the reason the breakdown counts it under. Neither the
+    higher-priority sequences nor the daily cap hold a picked lead back: they decide among the sequences
+    auto-enrollment picks, and here a person picked this one, as on the lead's page.
+    """
+    # Reason first when the rule holds: a rule that compares with a NULL column is unknown, not met.
+    return sa.case(
+        (entry_filter(sequence, tenant, now), first_reason(sequence, tenant, now=now, with_earlier=False)),
+        else_=sa.literal(ENTRY_RULE.key),
+    )
 
 
 def remaining_today(sequence: Sequence, tenant: Tenant, now: datetime) -> int | None:

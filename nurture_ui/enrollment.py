@@ -1,10 +1,11 @@
 """Who may enroll in a sequence, and enrolling them: one lead by hand, or every eligible lead at once.
 
-Eligibility is decided once, here, in two forms that a test holds equal: ``eligibility`` judges one lead
-in Python and says every reason it fails (the "why (not)?" panel, manual and bulk enrollment), and
-``eligible_leads`` is the same judgement as one SQL filter, which ``auto_enroll`` uses to enroll a whole
-tenant in one INSERT … SELECT per sequence. The tenant's policy checks are themselves expressed in the
-rule language, so they compile and evaluate exactly like a sequence's entry rules.
+Eligibility is decided once, in two forms that a test holds equal: ``eligibility`` judges one lead in
+Python and says every reason it fails (the "why (not)?" panel and manual enrollment), and
+``nurture_ui.eligibility`` states the same checks as SQL, which ``auto_enroll`` uses to enroll a whole
+tenant in one INSERT … SELECT per sequence and bulk enrollment reads (``enroll_picked`` writes what it
+lets join). The tenant's policy checks are themselves expressed in the rule language, so they compile and
+evaluate exactly like a sequence's entry rules.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from nurture_ui import activity, clock, rules
+from nurture_ui import activity, clock, new_rows, rules
 from nurture_ui.eligibility import (
     ENDED_STATUSES,
     cross_cooldown_days,
@@ -490,6 +491,68 @@ def auto_enroll(*, now: datetime | None = None, tenant_id: uuid.UUID | None = No
             results[sequence.id] = auto_enroll_sequence(sequence, tenant, now=now)
         db.session.commit()
     return results
+
+
+def enroll_picked(
+    lead_ids: Iterable[uuid.UUID], sequence: Sequence, *, actor_id: uuid.UUID | None, now: datetime
+) -> set[uuid.UUID]:
+    """Enroll leads a person picked and the set-based answer let join (``eligibility.chosen_reason`` is
+    NULL for them: the caller asked), in one INSERT, each with the ``nurture_enrolled`` (source "bulk") and
+    ``nurture_step_scheduled`` activities naming ``actor_id``. Runs in the caller's transaction.
+
+    Returns the ids of the leads enrolled. The partial unique index settles races: a lead another
+    enrollment took in the meantime is left out of the answer, never doubled. ``ValueError`` when the
+    sequence has no steps (the caller says so to the person first).
+    """
+    step = first_step(sequence)
+    if step is None:
+        raise ValueError("the sequence has no steps")
+    due = first_step_due(step, now)
+    rows = [
+        dict(
+            id=uuid.uuid4(),
+            tenant_id=sequence.tenant_id,
+            lead_id=lead_id,
+            sequence_id=sequence.id,
+            current_step_order=1,
+            status="active",
+            enrolled_on=now,
+            next_step_on=due,
+            enrolled_by=actor_id,
+            created_at=now,
+            updated_at=now,
+        )
+        for lead_id in lead_ids
+    ]
+    if not rows:
+        return set()
+    table = Enrollment.__table__
+    # One multi-row VALUES, not an executemany: the index's IN list is expanded at execution.
+    insert = (
+        _insert(table)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["lead_id"], index_where=table.c.status.in_(LIVE_STATUSES))
+        .returning(table.c.id, table.c.lead_id)
+    )
+    made = db.session.execute(insert).all()
+    with new_rows.collecting():
+        for enrollment_id, lead_id in made:
+            common = dict(
+                tenant_id=sequence.tenant_id,
+                lead_id=lead_id,
+                enrollment_id=enrollment_id,
+                sequence_id=sequence.id,
+                actor_id=actor_id,
+                occurred_at=now,
+            )
+            activity.record("nurture_enrolled", data={"source": "bulk"}, **common)
+            activity.record(
+                "nurture_step_scheduled",
+                data={"step": step.step_order, "channel": step.channel, "due": due.isoformat()},
+                **common,
+            )
+        new_rows.write()
+    return {lead_id for _, lead_id in made}
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -182,8 +182,8 @@ def test_bulk_enroll_selected_runs_as_a_job_with_a_summary(login_as, tenant, seq
     run_jobs()
     html = client.get(progress_url, headers={"HX-Request": "true"}).get_data(as_text=True)
     assert "Done: 3 enrolled" in html
-    assert "1 · The lead is marked do-not-contact" in html
-    assert "1 · Score band is cold" in html
+    assert "1 · marked do-not-contact" in html
+    assert "1 · score band not warm" in html
     assert "hx-trigger" not in html  # finished: it stops polling
     assert db.session.scalar(sa.select(sa.func.count(Enrollment.id))) == 3
 

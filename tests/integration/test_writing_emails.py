@@ -190,7 +190,7 @@ def test_bulk_summary_lists_who_was_skipped_and_why_as_csv(login_as, tenant):
     assert "attachment" in download.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(download.get_data(as_text=True))))
     assert rows[0] == ["lead_id", "email", "name", "reason"]
-    assert rows[1:] == [[str(dnc.id), "dnc@lead.test", "'" + dnc.name, "The lead is marked do-not-contact"]]
+    assert rows[1:] == [[str(dnc.id), "dnc@lead.test", "'" + dnc.name, "marked do-not-contact"]]
 
 
 def test_bulk_skipped_csv_is_the_tenants_own(login_as, tenant, other_tenant):
