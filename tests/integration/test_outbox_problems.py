@@ -77,7 +77,7 @@ def test_the_page_lists_each_email_in_doubt_or_failed_with_what_a_person_needs(l
     assert "Nora Nguyen" in html and "Warm" in html and "Step 1" in html
     assert "Quick idea for Example Co" in html
     assert "550 5.1.1 user unknown" in html and "interrupted while sending" in html
-    assert "sending began" in html and "Mar 2, 2026 10:00" in html  # the claim, not the sweep
+    assert "sending began" in html and "Mon Mar 2, 10:00" in html  # the claim, not the sweep (reader: UTC)
     assert "<div>3 attempts</div>" in html
     assert "Mark as delivered" in html and "Send again" in html and "It may arrive twice" in html
     assert "Retry" in html and html.count("Dismiss") == 2
