@@ -11,6 +11,7 @@ from wtforms import BooleanField, IntegerField, PasswordField, SelectField, Stri
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from nurture_ui.extensions import db
+from nurture_ui.mail.mailbox_settings import EDITABLE
 from nurture_ui.models import Mailbox, User
 from nurture_ui.web.validators import EmailAddress
 
@@ -96,23 +97,10 @@ class MailboxForm(FlaskForm):
             self.owner_id.data = str(user.id)
 
     def load(self, mailbox: Mailbox) -> None:
-        for name in (
-            "address",
-            "display_name",
-            "enabled",
-            "imap_host",
-            "imap_port",
-            "imap_security",
-            "imap_username",
-            "imap_folder",
-            "smtp_host",
-            "smtp_port",
-            "smtp_security",
-            "smtp_username",
-            "daily_send_limit",
-            "min_spacing_seconds",
-        ):
-            getattr(self, name).data = getattr(mailbox, name)
+        # Every stored setting but the owner, which the form holds as ``owner_id`` (a choice).
+        for name in EDITABLE:
+            if name != "user_id":
+                getattr(self, name).data = getattr(mailbox, name)
         self.owner_id.data = str(mailbox.user_id) if mailbox.user_id else TEAM
 
     def values(self) -> dict:
