@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
@@ -19,6 +19,7 @@ from sqlalchemy.orm import joinedload
 from nurture_ui import activity, clock, reasons
 from nurture_ui.extensions import db
 from nurture_ui.models import Activity, Enrollment, Lead, LeadReply, OutboundMessage, Sequence
+from nurture_ui.models.base import aware_utc
 
 PROBLEM_STATUSES = ("unknown", "failed")
 PAGE_SIZE = 200
@@ -77,12 +78,8 @@ def _sending_since(messages: list[OutboundMessage]) -> dict[uuid.UUID, datetime]
     ):
         message_id = wanted.get((data or {}).get("message"))
         if message_id and data.get("sending_since"):
-            found[message_id] = _aware(datetime.fromisoformat(data["sending_since"]))
+            found[message_id] = aware_utc(datetime.fromisoformat(data["sending_since"]))
     return found
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def refusal_to_send(message: OutboundMessage) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from redis.exceptions import RedisError
@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from nurture_ui.engine.heartbeat import Heartbeat, last_dispatch
 from nurture_ui.extensions import db, get_queue
 from nurture_ui.models import Lead, OutboundMessage, Sequence, Task, User
+from nurture_ui.models.base import aware_utc
 from nurture_ui.reports import DateRange, Headline, headlines
 
 PROBLEM_STATUSES = ("unknown", "failed")
@@ -95,15 +96,9 @@ def overdue_tasks(tenant_id: uuid.UUID, now: datetime) -> list[Backlog]:
     )
     users = _users(r.person for r in rows)
     return [
-        Backlog(users.get(r.person), int(r.n), _aware(r.at), r.item_id, r.enrollment_id, r.lead_id)
+        Backlog(users.get(r.person), int(r.n), aware_utc(r.at), r.item_id, r.enrollment_id, r.lead_id)
         for r in rows
     ]
-
-
-def _aware(value):
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def message_problems(tenant_id: uuid.UUID) -> tuple[dict[str, int], list[OutboundMessage]]:

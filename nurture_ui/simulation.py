@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -22,6 +22,7 @@ from nurture_ui.engine.schedule import step_due_at
 from nurture_ui.engine.stops import send_hold
 from nurture_ui.extensions import db
 from nurture_ui.models import Enrollment, Lead, LeadReply, OutboundMessage, Sequence, SequenceStep, Tenant
+from nurture_ui.models.base import aware_utc
 from nurture_ui.time_zones import first_zone
 
 DAYS = 21
@@ -132,17 +133,10 @@ def _history(ids: list[uuid.UUID]):
             .group_by(OutboundMessage.lead_id)
         ):
             if value is not None:
-                last_sent[lead_id] = _aware(value)
+                last_sent[lead_id] = aware_utc(value)
         for reply in db.session.scalars(sa.select(LeadReply).where(LeadReply.lead_id.in_(chunk))):
             replies.setdefault(reply.lead_id, []).append(reply)
     return last_sent, replies
-
-
-def _aware(value) -> datetime:
-    # SQLite's max() hands back text or a naive datetime, not the column type.
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _other_sequences(sequence: Sequence, tenant: Tenant, now: datetime) -> list[tuple[str, int]]:

@@ -52,6 +52,7 @@ from nurture_ui.models import (
     Task,
     Tenant,
 )
+from nurture_ui.models.base import aware_utc
 from nurture_ui.triage import PENDING, hold_if_pending
 
 log = logging.getLogger(__name__)
@@ -146,7 +147,7 @@ class _BatchContext:
             ).all()
         )
         # SQLite's max() hands back text or a naive datetime, not the column type.
-        last_outbound = {k: _aware(v) for k, v in last_outbound.items() if v is not None}
+        last_outbound = {k: aware_utc(v) for k, v in last_outbound.items() if v is not None}
         approved = {
             m.enrollment_id: m
             for m in session.scalars(
@@ -173,14 +174,6 @@ def owner_mailbox_ids(owner_ids) -> dict[uuid.UUID, uuid.UUID]:
     ):
         found[user_id] = mailbox_id  # the last one written wins: the oldest
     return found
-
-
-def _aware(value) -> datetime:
-    from datetime import UTC
-
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @contextmanager

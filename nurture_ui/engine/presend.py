@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -43,7 +43,7 @@ from nurture_ui.models import (
     Tenant,
     User,
 )
-from nurture_ui.models.base import UTCDateTime
+from nurture_ui.models.base import UTCDateTime, aware_utc
 from nurture_ui.triage import PENDING as TRIAGE_PENDING
 from nurture_ui.triage import TRIAGE_PAUSE
 
@@ -106,14 +106,6 @@ class _Policy:
 
     def policy_value(self, key: str):
         return (self.policy or {}).get(key, DEFAULT_POLICY[key])
-
-
-def _aware(value) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _went_out_at(table):
@@ -230,7 +222,7 @@ def group_facts(message_ids: list[uuid.UUID], now: datetime) -> list:
 def refusal_of(row, now: datetime) -> str | None:
     """``stops.send_refusal`` for a row of ``group_facts``: the same rules, on what the query read."""
     replies = [
-        _Reply(sentiment, _aware(at))
+        _Reply(sentiment, aware_utc(at))
         for sentiment, at in (
             ("unsubscribe", row.opt_out_at),
             ("positive", row.positive_at),
@@ -244,7 +236,7 @@ def refusal_of(row, now: datetime) -> str | None:
         unsubscribed_at=row.unsubscribed_at,
         undeliverable=row.undeliverable,
         status=row.lead_status,
-        last_engaged_at=_aware(row.last_engaged_at),
+        last_engaged_at=aware_utc(row.last_engaged_at),
         timezone=row.timezone,
     )
     sequence = _SequenceFacts(exit_rules=row.exit_rules, status=row.sequence_status)
@@ -252,7 +244,7 @@ def refusal_of(row, now: datetime) -> str | None:
         lead,
         sequence,
         enrollment_status=row.enrollment_status,
-        enrolled_on=_aware(row.enrolled_on),
+        enrolled_on=aware_utc(row.enrolled_on),
         replies=replies,
         now=now,
     )
@@ -335,10 +327,10 @@ def _mailboxes(mailbox_ids: set[uuid.UUID], group_ids: list[uuid.UUID], now: dat
             ),
             spacing=timedelta(seconds=max(0, box.min_spacing_seconds)),
             daily_limit=max(1, box.daily_send_limit),
-            last=_aware(row.last),
+            last=aware_utc(row.last),
             count=row.count or 0,
-            oldest=_aware(row.oldest),
-            reserved=_aware(row.reserved),
+            oldest=aware_utc(row.oldest),
+            reserved=aware_utc(row.reserved),
         )
     return states
 
@@ -380,13 +372,13 @@ def plan_group(message_ids: list[uuid.UUID], now: datetime) -> GroupPlan:
             # it back to the sender at once: ``release_held_for_triage``); the day is only a backstop.
             plan.held.append((row, SendHold(now + TRIAGE_HOLD, TRIAGE_PAUSE)))
             continue
-        if row.send_after is not None and _aware(row.send_after) > now:
+        if row.send_after is not None and aware_utc(row.send_after) > now:
             # Never before its ``send_after``: a send job that reaches it early (a reviewer's undo window
             # still open, a turn its mailbox reserved) leaves it held until then.
-            plan.held.append((row, SendHold(_aware(row.send_after), UNDO_WINDOW)))
+            plan.held.append((row, SendHold(aware_utc(row.send_after), UNDO_WINDOW)))
             continue
         policy = policies.setdefault(row.tenant_id, _Policy(row.policy))
-        last = max(filter(None, (_aware(row.last_sent), going_to.get(row.lead_id))), default=None)
+        last = max(filter(None, (aware_utc(row.last_sent), going_to.get(row.lead_id))), default=None)
         hold = (
             send_hold(last_sent=last, tenant=policy, lead_timezone=row.timezone, now=now, window=False)
             if last is not None
@@ -409,7 +401,7 @@ def plan_group(message_ids: list[uuid.UUID], now: datetime) -> GroupPlan:
 def _mailbox_turn(state: _MailboxState, row, policy: _Policy, now: datetime) -> SendHold | None:
     """Whether this email may go from its mailbox now; else when (its spacing, its daily limit). Either
     way the mailbox's turn moves on: the next email of the group comes after this one."""
-    earliest = _aware(row.send_after) or now
+    earliest = aware_utc(row.send_after) or now
     if state.last is not None:
         earliest = max(earliest, state.last + state.spacing)
     if row.send_after is None and state.reserved is not None:
@@ -474,7 +466,7 @@ def apply_plan(plan: GroupPlan, now: datetime) -> None:
         ]
         _exit_enrollments([(row, stop) for row, stop in plan.cancelled if row.id in moved], now)
     # A hold logged once: an email held again until the same instant (a second job for it) is not news.
-    held = [(row, hold) for row, hold in plan.held if _aware(row.send_after) != hold.until]
+    held = [(row, hold) for row, hold in plan.held if aware_utc(row.send_after) != hold.until]
     if held:
         connection.execute(_HOLD, [{"the_id": row.id, "until": hold.until, "now": now} for row, hold in held])
         activities += [

@@ -44,6 +44,16 @@ class UTCDateTime(sa.types.TypeDecorator):
         return value.astimezone(UTC)
 
 
+def aware_utc(value):
+    """A timestamp read through raw SQL (an aggregate, a subquery) as aware UTC: SQLite hands those back as text
+    or naive datetimes, without the column type's conversion. None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def new_id() -> uuid.UUID:
     return uuid.uuid4()
 
