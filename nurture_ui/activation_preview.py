@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from nurture_ui import eligibility
-from nurture_ui.engine.schedule import step_due_at, zone_for
+from nurture_ui.engine.schedule import send_window_for, step_due_after
 from nurture_ui.extensions import db
 from nurture_ui.models import Lead, Sequence, SequenceStep, Tenant
 
@@ -80,15 +80,11 @@ def activation_preview(sequence: Sequence, *, now: datetime) -> ActivationPrevie
         leads = db.session.scalars(
             eligibility.joining_leads(sequence, tenant, now=now).limit(min(SAMPLE_SIZE, breakdown.can_join))
         ).all()
+        schedule = send_window_for(tenant, sequence)
         for lead in leads:
             # Auto-enrollment makes step 1 due after its delay; the engine moves an email into the window.
-            due = step_due_at(
-                now + timedelta(hours=step.delay_hours),
-                step.channel,
-                lead_timezone=lead.timezone,
-                tenant=tenant,
-            )
-            zone = zone_for(lead.timezone, tenant.policy_value("timezone"))
+            due = step_due_after(now, step, lead_timezone=lead.timezone, schedule=schedule)
+            zone = schedule.zone(lead.timezone)
             sample.append(SampleLead(lead, due.astimezone(zone), zone.key, step.channel))
     return ActivationPreview(
         sequence=sequence,

@@ -315,9 +315,16 @@ def first_step(sequence: Sequence) -> SequenceStep | None:
     )
 
 
-def first_step_due(step: SequenceStep, now: datetime) -> datetime:
-    """When step 1 falls due: its delay after enrollment. The engine moves it into the send window."""
-    return now + timedelta(hours=step.delay_hours)
+def first_step_due(step: SequenceStep, now: datetime, sequence: Sequence) -> datetime:
+    """When step 1 falls due: its delay after enrollment. The engine moves it into the send window when it
+    runs. Business days are counted in the sequence's zone without a lead's (one instant for a bulk insert);
+    the window still opens in each lead's own zone."""
+    if step.delay_unit != "business_days":
+        return now + timedelta(hours=step.delay_hours)
+    from nurture_ui.engine.schedule import delay_ends_at, send_window_for
+
+    tenant = db.session.get(Tenant, sequence.tenant_id)
+    return delay_ends_at(now, step, send_window_for(tenant, sequence), None)
 
 
 def _new_id_sql():
@@ -341,7 +348,7 @@ def auto_enroll_sequence(sequence: Sequence, tenant: Tenant, *, now: datetime) -
     remaining = remaining_today(sequence, tenant, now)
     if remaining == 0:
         return 0
-    due = first_step_due(step, now)
+    due = first_step_due(step, now, sequence)
     candidates = (
         sa.select(
             _new_id_sql(),
@@ -507,7 +514,7 @@ def enroll_picked(
     step = first_step(sequence)
     if step is None:
         raise ValueError("the sequence has no steps")
-    due = first_step_due(step, now)
+    due = first_step_due(step, now, sequence)
     rows = [
         dict(
             id=uuid.uuid4(),
@@ -606,7 +613,7 @@ def enroll(
     step = first_step(sequence)
     if step is None:
         raise EnrollmentRefused(verdict, "The sequence has no steps.")
-    due = first_step_due(step, now)
+    due = first_step_due(step, now, sequence)
     enrollment = Enrollment(
         tenant_id=lead.tenant_id,
         lead_id=lead.id,

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from nurture_ui import eligibility, rules
 from nurture_ui.engine.executor import CAPPED_MESSAGE_STATUSES
-from nurture_ui.engine.schedule import step_due_at
+from nurture_ui.engine.schedule import delay_ends_at, send_window_for, step_due_at
 from nurture_ui.engine.stops import send_hold
 from nurture_ui.extensions import db
 from nurture_ui.models import Enrollment, Lead, LeadReply, OutboundMessage, Sequence, SequenceStep, Tenant
@@ -85,6 +85,7 @@ def simulate(sequence: Sequence, *, now: datetime) -> Simulation:
     ids = [lead.id for lead in leads]
     last_sent, replies = _history(ids)
 
+    schedule = send_window_for(tenant, sequence)
     zone = first_zone(tenant.policy_value("timezone"))
     today = now.astimezone(zone).date()
     per_day: Counter[date] = Counter()
@@ -93,8 +94,8 @@ def simulate(sequence: Sequence, *, now: datetime) -> Simulation:
     for lead, joined in zip(leads, _joins(sequence, tenant, leads, now), strict=True):
         at, sent = joined, last_sent.get(lead.id)
         for step in steps:
-            earliest = at + timedelta(hours=step.delay_hours)
-            at = step_due_at(earliest, step.channel, lead_timezone=lead.timezone, tenant=tenant)
+            earliest = delay_ends_at(at, step, schedule, lead.timezone)
+            at = step_due_at(earliest, step.channel, lead_timezone=lead.timezone, schedule=schedule)
             if at >= end:
                 break
             if step.channel == "email" and at > earliest:
@@ -107,7 +108,9 @@ def simulate(sequence: Sequence, *, now: datetime) -> Simulation:
             if step.channel != "email":
                 result.tasks += 1
                 continue
-            hold = send_hold(last_sent=sent, tenant=tenant, lead_timezone=lead.timezone, now=at)
+            hold = send_hold(
+                last_sent=sent, tenant=tenant, lead_timezone=lead.timezone, now=at, sequence=sequence
+            )
             if hold is not None:
                 if hold.reason == "frequency_cap":
                     result.held_by_cap += 1

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from nurture_ui import activity, clock
 from nurture_ui.extensions import db
+from nurture_ui.holiday_calendar import countries
 from nurture_ui.models import DEFAULT_POLICY, Tenant
 from nurture_ui.time_zones import UnknownZone, parse_zone
 
@@ -60,6 +61,7 @@ def check_policy(values: dict[str, Any]) -> dict[str, str]:
     start, end = window.get("start_hour"), window.get("end_hour")
     if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= 24):
         errors["send_end_hour"] = "The window must end after it starts."
+    errors.update(holiday_country_problems(values.get("holiday_country"), values.get("holiday_subdivision")))
     try:
         parse_zone(values.get("timezone"))
     except UnknownZone:
@@ -74,6 +76,21 @@ def check_policy(values: dict[str, Any]) -> dict[str, str]:
     if not isinstance(timeout, int | float) or not low <= timeout <= high:
         errors["drafter_timeout_seconds"] = f"Enter a number of seconds from {low:g} to {high:g}."
     return errors
+
+
+def holiday_country_problems(country: object, subdivision: object) -> dict[str, str]:
+    """What is wrong with a holiday country (ISO code, "" for none) and subdivision ("" for all of it)."""
+    country, subdivision = country or "", subdivision or ""
+    if not country:
+        return {"holiday_subdivision": "Choose a country first."} if subdivision else {}
+    supported = countries()
+    if country not in supported:
+        return {"holiday_country": "Choose a country from the list."}
+    if subdivision and subdivision not in supported[country]:
+        return {
+            "holiday_subdivision": f"{subdivision} is not a region of {country}: choose one from the list."
+        }
+    return {}
 
 
 class PolicyRefused(ValueError):

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from nurture_ui import reasons
 from nurture_ui.engine.executor import CAPPED_MESSAGE_STATUSES
-from nurture_ui.engine.schedule import SendWindow, next_send_opening, zone_for
+from nurture_ui.engine.schedule import delay_ends_at, send_window_for
 from nurture_ui.extensions import db
 from nurture_ui.local_times import moment
 from nurture_ui.models import (
@@ -27,6 +27,7 @@ from nurture_ui.models import (
     Enrollment,
     Lead,
     OutboundMessage,
+    Sequence,
     SequenceStep,
     Task,
     Tenant,
@@ -343,8 +344,7 @@ def plan_remaining_steps(
     due its delay after that. A step that waits for a person (an approval, a task) is assumed done at
     once, which the returned assumption sentence says. Steps with conditions may be skipped when they run.
     """
-    window = SendWindow.from_policy(tenant.policy_value("send_window"))
-    zone = zone_for(lead.timezone, tenant.policy_value("timezone"))
+    schedule = send_window_for(tenant, db.session.get(Sequence, enrollment.sequence_id))
     cap = timedelta(hours=int(tenant.policy_value("frequency_cap_hours")))
     last_email = last_outbound_at(lead.id)
     remaining = [s for s in steps if s.step_order >= enrollment.current_step_order]
@@ -392,7 +392,7 @@ def plan_remaining_steps(
 
     for index, step in enumerate(remaining):
         if index > 0 or due is None:
-            due = clock + timedelta(hours=step.delay_hours)
+            due = delay_ends_at(clock, step, schedule, lead.timezone)
         runs_at, note = due, ""
         if step.channel == "email":
             earliest = due
@@ -401,7 +401,7 @@ def plan_remaining_steps(
                 note = (
                     f"Moved by the frequency cap ({int(cap.total_seconds() // 3600)} h since the last email)"
                 )
-            runs_at = next_send_opening(earliest, window, zone)
+            runs_at = schedule.opening(earliest, lead.timezone)
             if runs_at != earliest and not note:
                 note = "Moved into the send window"
             last_email = runs_at

@@ -318,12 +318,19 @@ def execute_step(
             now=now,
             lead_timezone=lead.timezone,
             tenant=tenant,
+            sequence=sequence,
         )
     enrollment.current_step_order = step.step_order
 
     def advance() -> str:
         return advance_in_session(
-            enrollment, steps, after_step=step.step_order, now=now, lead_timezone=lead.timezone, tenant=tenant
+            enrollment,
+            steps,
+            after_step=step.step_order,
+            now=now,
+            lead_timezone=lead.timezone,
+            tenant=tenant,
+            sequence=sequence,
         )
 
     if not step_conditions_hold(step.conditions, lead, now=now, replies=replies):
@@ -331,13 +338,17 @@ def execute_step(
         advance()
         return "skipped"
     if step.channel == "email":
-        return _execute_email(enrollment, lead, step, tenant, context, now, report, advance)
+        return _execute_email(enrollment, lead, step, tenant, context, now, report, advance, sequence)
     return _execute_task(enrollment, lead, step, now)
 
 
-def _execute_email(enrollment, lead, step, tenant, context, now, report, advance) -> str:
+def _execute_email(enrollment, lead, step, tenant, context, now, report, advance, sequence) -> str:
     hold = send_hold(
-        last_sent=context.last_outbound.get(lead.id), tenant=tenant, lead_timezone=lead.timezone, now=now
+        last_sent=context.last_outbound.get(lead.id),
+        tenant=tenant,
+        lead_timezone=lead.timezone,
+        now=now,
+        sequence=sequence,
     )
     if hold is not None:
         reschedule_in_session(enrollment, due=hold.until, now=now, reason=hold.reason)

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from nurture_ui import reasons
-from nurture_ui.engine.schedule import SendWindow, next_send_opening, zone_for
+from nurture_ui.engine.schedule import send_window_for
 from nurture_ui.engine.stops import SendHold, send_hold, send_refusal
 from nurture_ui.extensions import db
 from nurture_ui.models import (
@@ -103,9 +103,17 @@ class _Policy:
     """A tenant's policy, read like ``Tenant.policy_value`` without loading the tenant."""
 
     policy: dict | None
+    id: uuid.UUID | None = None
 
     def policy_value(self, key: str):
         return (self.policy or {}).get(key, DEFAULT_POLICY[key])
+
+
+@dataclass(frozen=True)
+class _SequenceWindow:
+    """A sequence's own send window as ``send_window_for`` reads it, without loading the sequence."""
+
+    send_window: dict | None
 
 
 def _went_out_at(table):
@@ -159,6 +167,7 @@ _FACTS = (
         _E.c.status.label("enrollment_status"),
         _E.c.enrolled_on,
         _S.c.exit_rules,
+        _S.c.send_window.label("sequence_window"),
         _S.c.status.label("sequence_status"),
         _T.c.policy,
         sa.select(sa.func.max(_went_out_at(_OTHER)))
@@ -377,10 +386,17 @@ def plan_group(message_ids: list[uuid.UUID], now: datetime) -> GroupPlan:
             # still open, a turn its mailbox reserved) leaves it held until then.
             plan.held.append((row, SendHold(aware_utc(row.send_after), UNDO_WINDOW)))
             continue
-        policy = policies.setdefault(row.tenant_id, _Policy(row.policy))
+        policy = policies.setdefault(row.tenant_id, _Policy(row.policy, row.tenant_id))
         last = max(filter(None, (aware_utc(row.last_sent), going_to.get(row.lead_id))), default=None)
         hold = (
-            send_hold(last_sent=last, tenant=policy, lead_timezone=row.timezone, now=now, window=False)
+            send_hold(
+                last_sent=last,
+                tenant=policy,
+                lead_timezone=row.timezone,
+                now=now,
+                window=False,
+                sequence=_SequenceWindow(row.sequence_window),
+            )
             if last is not None
             else None
         )
@@ -416,8 +432,7 @@ def _mailbox_turn(state: _MailboxState, row, policy: _Policy, now: datetime) -> 
         state.count += 1
         state.oldest = state.oldest or now
         return None
-    window = SendWindow.from_policy(policy.policy_value("send_window"))
-    until = next_send_opening(earliest, window, zone_for(row.timezone, policy.policy_value("timezone")))
+    until = send_window_for(policy, _SequenceWindow(row.sequence_window)).opening(earliest, row.timezone)
     # The held email reserves its turn: the next one is spaced after it, and counts against the limit.
     state.reserved = max(filter(None, (state.reserved, until)))
     state.last = until

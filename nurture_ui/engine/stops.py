@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from nurture_ui.engine.schedule import SendWindow, is_within_window, next_send_opening, zone_for
+from nurture_ui.engine.schedule import send_window_for
 from nurture_ui.models import DEFAULT_EXIT_RULES
 
 # The exit reasons an enrollment can carry; the UI may translate them.
@@ -104,19 +104,25 @@ def cap_ends(last_sent: datetime | None, tenant) -> datetime | None:
 
 
 def send_hold(
-    *, last_sent: datetime | None, tenant, lead_timezone: str | None, now: datetime, window: bool = True
+    *,
+    last_sent: datetime | None,
+    tenant,
+    lead_timezone: str | None,
+    now: datetime,
+    window: bool = True,
+    sequence=None,
 ) -> SendHold | None:
     """When an email to a lead last emailed at ``last_sent`` may go, if not now: after the frequency cap,
     at the next opening of the send window. With ``window`` an instant outside the send window holds too
     (the executor and approval); without it (the sender, whose email the executor queued inside the window)
-    only the cap does, and its end still moves into the window."""
-    send_window = SendWindow.from_policy(tenant.policy_value("send_window"))
-    zone = zone_for(lead_timezone, tenant.policy_value("timezone"))
+    only the cap does, and its end still moves into the window. The window is ``sequence``'s
+    (``send_window_for``): its own when it has one, else the tenant's, shut on holidays."""
+    schedule = send_window_for(tenant, sequence)
     ends = cap_ends(last_sent, tenant)
     if ends is not None and now < ends:
-        return SendHold(next_send_opening(ends, send_window, zone), "frequency_cap")
-    if window and not is_within_window(now, send_window, zone):
-        return SendHold(next_send_opening(now, send_window, zone), "send_window")
+        return SendHold(schedule.opening(ends, lead_timezone), "frequency_cap")
+    if window and not schedule.is_open(now, lead_timezone):
+        return SendHold(schedule.opening(now, lead_timezone), "send_window")
     return None
 
 
@@ -153,7 +159,14 @@ def may_mail(
     )
     if stop is not None:
         return MailDecision(stop=stop)
-    hold = send_hold(last_sent=last_sent, tenant=tenant, lead_timezone=lead.timezone, now=now, window=window)
+    hold = send_hold(
+        last_sent=last_sent,
+        tenant=tenant,
+        lead_timezone=lead.timezone,
+        now=now,
+        window=window,
+        sequence=sequence,
+    )
     return MailDecision(hold=hold)
 
 

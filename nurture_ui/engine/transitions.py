@@ -16,9 +16,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from nurture_ui import activity, reasons
-from nurture_ui.engine.schedule import (
-    step_due_at,
-)
+from nurture_ui.engine.schedule import send_window_for, step_due_after
 from nurture_ui.extensions import db, one_of
 from nurture_ui.lifecycle import exit_enrollment
 from nurture_ui.models import Enrollment, Lead, LeadReply, OutboundMessage, Sequence, Task, Tenant
@@ -80,8 +78,10 @@ def advance_in_session(
     lead_timezone: str | None,
     tenant: Tenant,
     actor_id: uuid.UUID | None = None,
+    sequence: Sequence | None = None,
 ) -> str:
     """Point the enrollment at the step after ``after_step``, due after its delay; or complete it.
+    The send window is ``sequence``'s (loaded when not given).
 
     Returns ``"scheduled"`` or ``"completed"``.
     """
@@ -101,9 +101,8 @@ def advance_in_session(
         )
         return "completed"
     step = following[0]
-    due = step_due_at(
-        now + timedelta(hours=step.delay_hours), step.channel, lead_timezone=lead_timezone, tenant=tenant
-    )
+    sequence = sequence or db.session.get(Sequence, enrollment.sequence_id)
+    due = step_due_after(now, step, lead_timezone=lead_timezone, schedule=send_window_for(tenant, sequence))
     enrollment.status = "active"
     enrollment.current_step_order = step.step_order
     enrollment.next_step_on = due
@@ -195,6 +194,7 @@ def _resume_in_session(
         lead_timezone=lead.timezone,
         tenant=tenant,
         actor_id=actor_id,
+        sequence=sequence,
     )
     if outcome == "scheduled" and hold_if_pending(
         enrollment, now=now, actor_id=actor_id, came_from=data.get("reason", "resumed")
@@ -284,7 +284,8 @@ def _hold(message: OutboundMessage, lead: Lead, tenant: Tenant, now: datetime) -
     from nurture_ui.engine.stops import send_hold
 
     last = _last_outbound_to(lead.id, other_than=message.id)
-    hold = send_hold(last_sent=last, tenant=tenant, lead_timezone=lead.timezone, now=now)
+    sequence = db.session.get(Sequence, message.sequence_id) if message.sequence_id else None
+    hold = send_hold(last_sent=last, tenant=tenant, lead_timezone=lead.timezone, now=now, sequence=sequence)
     return (hold.until, hold.reason) if hold is not None else None
 
 

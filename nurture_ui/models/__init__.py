@@ -2,6 +2,7 @@
 
 from nurture_ui.models.activity import NURTURE_ACTIVITY_TYPES, Activity
 from nurture_ui.models.enrollment import ENROLLMENT_STATUSES, LIVE_STATUSES, Enrollment
+from nurture_ui.models.holiday import TenantHoliday
 from nurture_ui.models.inbound import ApiCredential, ApiNonce, InboundEvent
 from nurture_ui.models.lead import LEAD_STATUSES, REPLY_SENTIMENTS, SCORE_BANDS, Lead, LeadReply
 from nurture_ui.models.lead_import import IMPORT_STATUSES, LeadImport
@@ -9,6 +10,7 @@ from nurture_ui.models.mailbox import INBOUND_KINDS, InboundMail, Mailbox
 from nurture_ui.models.message import MESSAGE_STATUSES, OutboundMessage
 from nurture_ui.models.sequence import (
     DEFAULT_EXIT_RULES,
+    DELAY_UNITS,
     SEQUENCE_STATUSES,
     STEP_CHANNELS,
     Sequence,
@@ -22,6 +24,7 @@ from nurture_ui.models.user import ROLES, User
 __all__ = [
     "CALL_OUTCOMES",
     "DEFAULT_EXIT_RULES",
+    "DELAY_UNITS",
     "DEFAULT_POLICY",
     "ENROLLMENT_STATUSES",
     "IMPORT_STATUSES",
@@ -53,5 +56,6 @@ __all__ = [
     "SequenceStep",
     "Task",
     "Tenant",
+    "TenantHoliday",
     "User",
 ]

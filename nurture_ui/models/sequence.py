@@ -10,6 +10,8 @@ from nurture_ui.models.base import IdMixin, JSONType, TenantMixin, TimestampMixi
 
 SEQUENCE_STATUSES = ("draft", "active", "paused", "archived")
 STEP_CHANNELS = ("email", "task", "call_reminder")
+# A step's delay counts wall-clock hours, or business days (open weekdays of the send window, not holidays).
+DELAY_UNITS = ("hours", "business_days")
 
 # Exit rules a new sequence starts with: the SPEC's stops, positive reply always on by default.
 DEFAULT_EXIT_RULES = {
@@ -43,6 +45,9 @@ class Sequence(IdMixin, TenantMixin, TimestampMixin, db.Model):
     created_by: Mapped[uuid.UUID | None] = mapped_column(
         sa.Uuid, sa.ForeignKey("users.id", ondelete="SET NULL")
     )
+    # The sequence's own send window, {"days", "start_hour", "end_hour", "zone": "lead"|"tenant"}; None
+    # means the tenant's (``engine.schedule.send_window_for`` is the one reader).
+    send_window: Mapped[dict | None] = mapped_column(JSONType)
 
     steps = relationship(
         "SequenceStep",
@@ -67,6 +72,13 @@ class SequenceStep(IdMixin, TenantMixin, TimestampMixin, db.Model):
     step_order: Mapped[int] = mapped_column(sa.Integer, nullable=False)
     channel: Mapped[str] = mapped_column(enum(*STEP_CHANNELS, name="step_channel"), nullable=False)
     delay_hours: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
+    # With "business_days" the delay is ``delay_business_days`` business days and ``delay_hours`` is 0.
+    delay_unit: Mapped[str] = mapped_column(
+        enum(*DELAY_UNITS, name="step_delay_unit"), nullable=False, default="hours", server_default="hours"
+    )
+    delay_business_days: Mapped[int] = mapped_column(
+        sa.Integer, nullable=False, default=0, server_default="0"
+    )
     template_id: Mapped[str | None] = mapped_column(sa.String(255))
     requires_human_approval: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False)
     conditions: Mapped[dict] = mapped_column(JSONType, nullable=False, default=dict)

@@ -24,6 +24,9 @@ DEFAULT_POLICY: dict[str, Any] = {
     # Monday=0 … Sunday=6; hours are local to the lead (else the tenant's time zone), end exclusive.
     "send_window": {"days": [0, 1, 2, 3, 4], "start_hour": 9, "end_hour": 17},
     "timezone": "UTC",
+    # Public holidays (no email goes out) of this ISO country, and optionally one subdivision; "" for none.
+    "holiday_country": "",
+    "holiday_subdivision": "",
     "ooo_default_days": 7,
     # The drafter of steps that need approval: empty means the template; else a writing service's URL.
     "drafter_url": "",

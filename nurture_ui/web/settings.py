@@ -35,6 +35,8 @@ LABELS = {
     "enrollable_statuses": "Enrollable statuses",
     "send_window": "Send window",
     "timezone": "Time zone",
+    "holiday_country": "Holiday country",
+    "holiday_subdivision": "Holiday region",
     "preapproved_skip_review": "Pre-approved templates skip review",
     "drafter_url": "Writing service address",
     "drafter_timeout_seconds": "Writing service timeout",
