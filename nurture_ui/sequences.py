@@ -175,6 +175,7 @@ def duplicate_sequence(sequence: Sequence, *, actor: User) -> Sequence:
         exit_rules=copy.deepcopy(sequence.exit_rules),
         priority=sequence.priority,
         daily_enrollment_cap=sequence.daily_enrollment_cap,
+        send_window=copy.deepcopy(sequence.send_window),
         created_by=actor.id,
     )
     copy_.steps = [
@@ -183,6 +184,8 @@ def duplicate_sequence(sequence: Sequence, *, actor: User) -> Sequence:
             step_order=step.step_order,
             channel=step.channel,
             delay_hours=step.delay_hours,
+            delay_unit=step.delay_unit,
+            delay_business_days=step.delay_business_days,
             template_id=step.template_id,
             requires_human_approval=step.requires_human_approval,
             conditions=copy.deepcopy(step.conditions),
@@ -211,7 +214,7 @@ def activation_problems(sequence: Sequence, tenant: Tenant) -> list[str]:
         problems.append("The sequence has no steps: add at least one.")
     elif len(steps) > max_steps:
         problems.append(f"It has {len(steps)} steps; the limit is {max_steps} steps per sequence.")
-    span_hours = sum(step.delay_hours for step in steps)
+    span_hours = sum(nominal_delay_hours(step) for step in steps)
     if span_hours > max_span_days * 24:
         problems.append(
             f"Its steps span {format_days(span_hours)} days; the limit is {max_span_days} days from enrollment to the last step."
@@ -339,7 +342,7 @@ def sequence_overview(tenant_id: uuid.UUID, status: str = "") -> list[SequenceRo
             sa.select(
                 SequenceStep.sequence_id,
                 sa.func.count(SequenceStep.id).label("n"),
-                sa.func.sum(SequenceStep.delay_hours).label("span"),
+                sa.func.sum(SequenceStep.delay_hours + 24 * SequenceStep.delay_business_days).label("span"),
             )
             .where(SequenceStep.sequence_id.in_(ids))
             .group_by(SequenceStep.sequence_id)
@@ -370,9 +373,18 @@ def format_days(hours: int) -> str:
     return f"{hours / 24:.2f}".rstrip("0").rstrip(".")
 
 
-def describe_delay(hours: int, *, first: bool) -> str:
-    """ "2 days after the previous step", "Right at enrollment", "1 day 6 hours after enrollment"."""
+def nominal_delay_hours(step: SequenceStep) -> int:
+    """A step's delay in hours for spans and summaries, a business day counted as a day (the real wait,
+    over weekends and holidays, is longer: ``engine.schedule.delay_ends_at``)."""
+    return step.delay_business_days * 24 if step.delay_unit == "business_days" else step.delay_hours
+
+
+def describe_delay(hours: int, *, first: bool, business_days: int | None = None) -> str:
+    """ "2 days after the previous step", "Right at enrollment", "1 day 6 hours after enrollment",
+    "3 business days after the previous step" (with ``business_days``)."""
     anchor = "enrollment" if first else "the previous step"
+    if business_days:
+        return f"{business_days} business day{'s' if business_days != 1 else ''} after {anchor}"
     if hours == 0:
         return "Right at enrollment" if first else "Right after the previous step"
     days, rest = divmod(hours, 24)
@@ -391,7 +403,7 @@ def schedule_summary(steps: list[SequenceStep], template_names: dict[str, str]) 
     parts = []
     hours = 0
     for step in steps:
-        hours += step.delay_hours
+        hours += nominal_delay_hours(step)
         label = CHANNEL_LABELS[step.channel].lower()
         if step.channel == "email" and step.template_id:
             label += f" ‘{template_names.get(step.template_id, step.template_id)}’"

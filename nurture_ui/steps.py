@@ -18,10 +18,19 @@ import sqlalchemy as sa
 
 from nurture_ui import activity, clock, rules
 from nurture_ui.extensions import db
-from nurture_ui.models import STEP_CHANNELS, EmailTemplate, Enrollment, Sequence, SequenceStep, User
+from nurture_ui.models import (
+    DELAY_UNITS,
+    STEP_CHANNELS,
+    EmailTemplate,
+    Enrollment,
+    Sequence,
+    SequenceStep,
+    User,
+)
 from nurture_ui.sequences import SequenceRefused, lock_sequence, require_editable
 
 MAX_DELAY_HOURS = 24 * 365
+MAX_BUSINESS_DAYS = 260  # about a year of weekdays
 MAX_INSTRUCTIONS = 2000
 
 
@@ -29,6 +38,9 @@ MAX_INSTRUCTIONS = 2000
 class StepInput:
     channel: str
     delay_hours: int
+    # When set (> 0 or with ``delay_unit`` "business_days") the step waits business days, not hours.
+    delay_unit: str = "hours"
+    delay_business_days: int = 0
     template_id: str | None = None
     requires_human_approval: bool = False
     conditions: dict = field(default_factory=dict)
@@ -42,6 +54,12 @@ def step_errors(tenant_id: uuid.UUID, data: StepInput) -> dict[str, list[str]]:
         errors["channel"] = ["Choose email, task or call reminder."]
     if not isinstance(data.delay_hours, int) or not 0 <= data.delay_hours <= MAX_DELAY_HOURS:
         errors["delay_hours"] = ["The delay is a whole number of hours from 0 to a year."]
+    if data.delay_unit not in DELAY_UNITS:
+        errors["delay_hours"] = ["Wait hours, days or business days."]
+    elif data.delay_unit == "business_days" and not (
+        isinstance(data.delay_business_days, int) and 0 <= data.delay_business_days <= MAX_BUSINESS_DAYS
+    ):
+        errors["delay_hours"] = [f"Wait a whole number of business days from 0 to {MAX_BUSINESS_DAYS}."]
     if data.channel == "email" and data.template_id:
         exists = db.session.scalar(
             sa.select(EmailTemplate.id).where(
@@ -60,7 +78,10 @@ def step_errors(tenant_id: uuid.UUID, data: StepInput) -> dict[str, list[str]]:
 
 def _apply(step: SequenceStep, data: StepInput) -> None:
     step.channel = data.channel
-    step.delay_hours = data.delay_hours
+    business = data.delay_unit == "business_days"
+    step.delay_unit = data.delay_unit
+    step.delay_business_days = data.delay_business_days if business else 0
+    step.delay_hours = 0 if business else data.delay_hours
     step.template_id = (data.template_id or None) if data.channel == "email" else None
     step.requires_human_approval = bool(data.requires_human_approval) and data.channel == "email"
     step.conditions = data.conditions or {}

@@ -20,10 +20,12 @@ from nurture_ui.eligibility import Breakdown, eligibility_breakdown
 from nurture_ui.extensions import db
 from nurture_ui.leads import lead_by_email, team
 from nurture_ui.models import DEFAULT_EXIT_RULES, SEQUENCE_STATUSES, Sequence, Tenant
+from nurture_ui.sequence_window import send_window_line
 from nurture_ui.sequences import SequenceRefused
 from nurture_ui.tenancy import current_tenant_id, get_or_404
 from nurture_ui.web.access import ALL_ROLES, EDITORS, allow
 from nurture_ui.web.rule_forms import apply_action, editor_from_form, editor_from_rule, operators_for
+from nurture_ui.web.sequence_window import SendWindowForm
 
 bp = Blueprint("sequences", __name__, url_prefix="/sequences")
 
@@ -135,7 +137,11 @@ def builder_context(sequence: Sequence, *, count_matches: bool = True, **extra) 
     users = team(sequence.tenant_id)
     editable = can_edit() and sequences.is_editable(sequence)
     sample, sample_is_real = email_previews.sample_lead(sequence.tenant_id)
+    tenant = db.session.get(Tenant, sequence.tenant_id)
     return dict(
+        send_window_line=send_window_line(tenant, sequence),
+        window_form=extra.pop("window_form", None)
+        or SendWindowForm.for_sequence(sequence, tenant.policy_value("send_window")),
         step_previews=email_previews.preview_steps(list(sequence.steps), sample),
         preview_lead=sample,
         preview_lead_is_real=sample_is_real,

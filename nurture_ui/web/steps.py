@@ -34,7 +34,9 @@ class StepForm(FlaskForm):
             NumberRange(0, 8760, "Enter a whole number from 0."),
         ],
     )
-    delay_unit = SelectField("Unit", choices=[("days", "days"), ("hours", "hours")])
+    delay_unit = SelectField(
+        "Unit", choices=[("days", "days"), ("hours", "hours"), ("business_days", "business days")]
+    )
     template_id = SelectField("Template", choices=[], validate_choice=False)
     requires_human_approval = BooleanField("A person approves each email before it is sent")
     instructions = TextAreaField("Instructions for the owner", validators=[Optional()])
@@ -49,7 +51,9 @@ def _form(sequence: Sequence, step: SequenceStep | None = None) -> StepForm:
         days, rest = divmod(step.delay_hours, 24)
         form.channel.data = step.channel
         form.delay_value.data, form.delay_unit.data = (
-            (days, "days") if not rest else (step.delay_hours, "hours")
+            (step.delay_business_days, "business_days")
+            if step.delay_unit == "business_days"
+            else ((days, "days") if not rest else (step.delay_hours, "hours"))
         )
         form.template_id.data = step.template_id or ""
         form.requires_human_approval.data = step.requires_human_approval
@@ -102,10 +106,13 @@ def _save(sequence: Sequence, step: SequenceStep | None):
     conditions = cond_editor.check()
     if not form.validate_on_submit() or conditions is None:
         return _render_form(sequence, form, step, cond_editor, status=422)
-    hours = form.delay_value.data * (24 if form.delay_unit.data == "days" else 1)
+    business = form.delay_unit.data == "business_days"
+    hours = 0 if business else form.delay_value.data * (24 if form.delay_unit.data == "days" else 1)
     data = steps.StepInput(
         channel=form.channel.data,
         delay_hours=hours,
+        delay_unit="business_days" if business else "hours",
+        delay_business_days=form.delay_value.data if business else 0,
         template_id=form.template_id.data or None,
         requires_human_approval=form.requires_human_approval.data,
         conditions=conditions,
