@@ -7,6 +7,7 @@ policy setting and its holidays come from the ``holidays`` package, year by year
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -15,6 +16,7 @@ from functools import cache
 import holidays as public_holidays
 import sqlalchemy as sa
 import sqlalchemy.event
+from holidays import registry
 from icalendar import Calendar
 from sqlalchemy.orm import Session
 
@@ -39,13 +41,15 @@ def countries() -> dict[str, list[str]]:
     return {code: list(subs) for code, subs in sorted(public_holidays.list_supported_countries().items())}
 
 
+@cache
+def _country_names() -> dict[str, str]:
+    # The package's registry: module → (class name, ISO code, …); "UnitedKingdom" reads "United Kingdom".
+    return {entry[1]: re.sub(r"(?<=[a-z])(?=[A-Z])", " ", entry[0]) for entry in registry.COUNTRIES.values()}
+
+
 def country_name(country: str) -> str:
     """A country's name as the package spells it ("United Kingdom"), else its code."""
-    try:
-        entity = public_holidays.country_holidays(country)
-    except NotImplementedError:
-        return country
-    return getattr(entity, "country_name", None) or type(entity).__name__ or country
+    return _country_names().get(country, country)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ joined, computed from the engine's own schedule rules without writing anything.
 Why a computation and not the engine in a rolled-back transaction: the engine drafts through the tenant's
 writing service and talks to Redis, which a rollback cannot undo, and replaying three weeks hour by hour
 for thousands of leads is slow. The schedule is deterministic, so this walks it with the engine's
-functions (``step_due_at``, ``send_hold``) and the same step conditions. It assumes nobody replies or exits.
+functions (``send_window_for``, ``delay_ends_at``, ``step_due_at``, ``send_hold``: the sequence's own window or the
+tenant's, holidays and business-day delays included) and the same step conditions. It assumes nobody replies or exits.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 
 from nurture_ui import eligibility, rules
 from nurture_ui.engine.executor import CAPPED_MESSAGE_STATUSES
-from nurture_ui.engine.schedule import delay_ends_at, send_window_for, step_due_at
+from nurture_ui.engine.schedule import delay_ends_at, next_send_opening, send_window_for, step_due_at
 from nurture_ui.engine.stops import send_hold
 from nurture_ui.extensions import db
 from nurture_ui.models import Enrollment, Lead, LeadReply, OutboundMessage, Sequence, SequenceStep, Tenant
@@ -36,6 +37,7 @@ class Simulation:
     capped_at: int | None  # MAX_LEADS when more could join and the run took only the first ones
     held_by_cap: int = 0  # emails the frequency cap moved later
     held_by_window: int = 0  # emails the send window moved later
+    held_by_holiday: int = 0  # of those, emails a holiday moved later still (the window alone would not)
     skipped_by_condition: int = 0  # steps whose condition the lead fails: they do not run
     tasks: int = 0
     other_sequences: list[tuple[str, int]] = field(default_factory=list)  # (name, leads) live or left
@@ -100,6 +102,10 @@ def simulate(sequence: Sequence, *, now: datetime) -> Simulation:
                 break
             if step.channel == "email" and at > earliest:
                 result.held_by_window += 1
+                if schedule.holidays and at != next_send_opening(
+                    earliest, schedule.window, schedule.zone(lead.timezone)
+                ):
+                    result.held_by_holiday += 1
             if step.conditions and not rules.evaluate(
                 step.conditions, lead, now=at, replies=replies.get(lead.id, [])
             ):

@@ -48,6 +48,12 @@ class SendWindowForm(FlaskForm):
             },
         )
 
+    def validate(self, extra_validators=None) -> bool:
+        """Back to the tenant's window needs no days or hours: only the choice (and the CSRF token) count."""
+        if self.whose.data == "tenant":
+            return self.whose.validate(self) and self.csrf_token.validate(self)
+        return super().validate(extra_validators)
+
     def value(self) -> dict | None:
         if self.whose.data != "own":
             return None

@@ -268,7 +268,10 @@ def simulate(sequence_id):
         [(day.strftime("%-d %b"), n) for day, n in result.days],
         title=f"Emails per day over the next {simulation.DAYS} days",
     )
-    return render_template("sequences/simulate.html", sequence=sequence, result=result, chart=chart)
+    window_line = send_window_line(db.session.get(Tenant, sequence.tenant_id), sequence)
+    return render_template(
+        "sequences/simulate.html", sequence=sequence, result=result, chart=chart, window_line=window_line
+    )
 
 
 @bp.route("/<sequence_id>/status", methods=["POST"])
