@@ -52,6 +52,19 @@ def country_name(country: str) -> str:
     return _country_names().get(country, country)
 
 
+def region_names(country: str) -> dict[str, str]:
+    """A country's subdivision codes with their names where the package has one ({"ENG": "England"})."""
+    try:
+        aliases = getattr(public_holidays.country_holidays(country), "subdivisions_aliases", {}) or {}
+    except NotImplementedError:
+        return {}
+    names = {code: code for code in countries().get(country, [])}
+    for name, code in aliases.items():
+        if names.get(code) == code:
+            names[code] = name
+    return names
+
+
 @dataclass(frozen=True)
 class HolidayCalendar:
     """The dates no email goes out on: ``day in calendar`` answers for any local date."""

@@ -20,6 +20,7 @@ from nurture_ui.holiday_calendar import (
     countries,
     country_name,
     import_holidays,
+    region_names,
     remove_holiday,
 )
 from nurture_ui.models import TenantHoliday
@@ -57,15 +58,15 @@ def _page(ics_form: IcsForm, country_form: CountryForm, status: int = 200):
         for row in db.session.scalars(scoped(TenantHoliday).where(TenantHoliday.day >= today)).all()
     }
     country = country_form.holiday_country.data or ""
-    regions = countries().get(country, [])
-    country_form.holiday_subdivision.choices = [("", "The whole country")] + [(r, r) for r in regions]
+    country_form.holiday_subdivision.choices = [("", "The whole country")] + [
+        (code, code if name == code else f"{name} ({code})") for code, name in region_names(country).items()
+    ]
     return render_template(
         "settings/holidays.html",
         ics_form=ics_form,
         country_form=country_form,
         coming=calendar.coming(today, LISTED_DAYS),
         imported_ids=imported_ids,
-        regions_by_country={code: subs for code, subs in countries().items() if subs},
         country_label=country_name(calendar.country) if calendar.country else "",
         calendar=calendar,
     ), status
