@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -24,7 +22,7 @@ from nurture_ui.holiday_calendar import (
     remove_holiday,
 )
 from nurture_ui.models import TenantHoliday
-from nurture_ui.tenancy import scoped
+from nurture_ui.tenancy import parse_id, scoped
 from nurture_ui.tenant_policy import PolicyRefused, update_policy
 from nurture_ui.web.access import allow
 
@@ -136,10 +134,11 @@ def choose_country():
     return _page(IcsForm(formdata=None), form, 422)
 
 
-@bp.route("/<uuid:holiday_id>/remove", methods=["POST"])
+@bp.route("/<holiday_id>/remove", methods=["POST"])
 @allow("admin")
-def remove(holiday_id: uuid.UUID):
-    removed = remove_holiday(current_user.tenant, holiday_id, actor_id=current_user.id)
+def remove(holiday_id: str):
+    wanted = parse_id(holiday_id)
+    removed = remove_holiday(current_user.tenant, wanted, actor_id=current_user.id) if wanted else None
     if removed is None:
         abort(404)
     flash(
