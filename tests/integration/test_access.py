@@ -31,6 +31,7 @@ FOREIGN_FACTORIES = {
     "message_id": lambda t: _message(t),
     "task_id": lambda t: _task(t),
     "mailbox_id": lambda t: _mailbox(t),
+    "holiday_id": lambda t: _holiday(t),
 }
 
 # Routes that take no object id, each with the reason that makes it safe. The walk fails on a route that
@@ -69,6 +70,9 @@ ID_FREE = {
     "tasks.index": "lists tasks of the user's tenant only (reps: their own)",
     "tasks.count": "counts tasks of the user's tenant only",
     "settings.index": "reads and changes the admin's own tenant's policy",
+    "holidays.index": "lists the admin's own tenant's holidays (current_user.tenant)",
+    "holidays.import_ics": "adds holidays to the admin's own tenant from the uploaded file",
+    "holidays.choose_country": "sets the admin's own tenant's holiday country (its policy)",
     "mail_auth.index": "reads and sets the DKIM key of the admin's own tenant (current_user.tenant)",
     "mail_auth.stop": "forgets the DKIM key of the admin's own tenant (current_user.tenant)",
     "mailboxes.index": "lists the tenant's mailboxes and mail (reps: their own) through mailbox_settings",
@@ -191,6 +195,11 @@ ROLE_TABLE: dict[str, frozenset[str] | None | dict[str, frozenset[str]]] = {
     "sent_mail.index": EVERYONE,  # a rep sees their own leads' mail
     "sent_mail.show": EVERYONE,
     "settings.index": ADMIN,
+    "holidays.index": ADMIN,
+    "holidays.import_ics": ADMIN,
+    "holidays.choose_country": ADMIN,
+    "holidays.remove": ADMIN,
+    "sequence_window.save": BUILDERS,
     "mail_auth.index": ADMIN,
     "mail_auth.stop": ADMIN,
     # A mailbox is somebody's credentials and mail: admins manage all, reps their own, nobody else any.
@@ -620,3 +629,14 @@ def test_engine_routes_show_and_retry_only_the_tenants_own_jobs(app, login_as, t
         queue.empty()
         for job_id in queue.failed_job_registry.get_job_ids():
             queue.failed_job_registry.remove(job_id, delete_job=True)
+
+
+def _holiday(tenant):
+    from datetime import date
+
+    from nurture_ui.models import TenantHoliday
+
+    holiday = TenantHoliday(tenant_id=tenant.id, day=date(2026, 3, 16), name="Imported day")
+    db.session.add(holiday)
+    db.session.commit()
+    return holiday

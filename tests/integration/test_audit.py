@@ -8,6 +8,7 @@ or the other.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,7 +19,7 @@ from rq import SimpleWorker
 from nurture_ui.extensions import db, get_queue, get_redis
 from nurture_ui.models import Activity
 from tests import factories
-from tests.integration.test_access import _message, _routes
+from tests.integration.test_access import _holiday, _message, _routes
 
 # The tables whose changes must be audited (policy lives on tenants).
 AUDITED_TABLES = (
@@ -32,6 +33,7 @@ AUDITED_TABLES = (
     "mailboxes",
     "users",
     "leads",
+    "tenant_holidays",
 )
 
 NOT_AUDITED = {
@@ -236,7 +238,32 @@ CASES: dict[str, Case] = {
         )
     ),
     "mail_auth.stop": Case(lambda t: (_dkim_key(t) and "/settings/email-authentication/stop", {})),
+    "holidays.import_ics": Case(
+        lambda t: ("/settings/holidays/import", {"file": (io.BytesIO(ONE_HOLIDAY), "h.ics")})
+    ),
+    "holidays.choose_country": Case(
+        lambda t: ("/settings/holidays/country", {"holiday_country": "GB", "holiday_subdivision": ""})
+    ),
+    "holidays.remove": Case(lambda t: (f"/settings/holidays/{_holiday(t).id}/remove", {})),
+    "sequence_window.save": Case(
+        lambda t: (
+            f"/sequences/{_seq(t).id}/send-window",
+            {
+                "whose": "own",
+                "send_days": ["0", "1"],
+                "send_start_hour": "8",
+                "send_end_hour": "11",
+                "send_zone": "lead",
+            },
+        ),
+        roles="marketer",
+    ),
 }
+
+ONE_HOLIDAY = (
+    b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//audit//EN\r\nBEGIN:VEVENT\r\nUID:1@audit.test\r\n"
+    b"DTSTART;VALUE=DATE:20261225\r\nSUMMARY:Christmas Day\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+)
 
 
 def _approved_draft(tenant):
