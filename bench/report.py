@@ -253,17 +253,19 @@ def engine_comparison_figures(engine: dict, command: str) -> list[Figure]:
         rows.append(Figure("What bounds the engine (2 workers)", engine["bound_by"], command=command))
     mta = engine.get("mta")
     if mta:
-        run = mta["engine"]
-        rows.append(Figure(f"Engine, 2 workers, through exim spooling to disk ({run['steps']:,} steps, "
-                           f"{run['message_bytes'] or 0:,} bytes a message)", f"{run['steps_per_s']:,.0f} steps/s",
-                           command=command))  # fmt: skip
+        for run in mta.get("runs", [mta["engine"]]):
+            lanes = run.get("smtp_connections", 1)
+            rows.append(Figure(f"Engine, 2 workers, through exim spooling to disk, {lanes} SMTP connection"
+                               f"{'s' if lanes > 1 else ''} a send job ({run['steps']:,} steps, "
+                               f"{run['message_bytes'] or 0:,} bytes a message)", f"{run['steps_per_s']:,.0f} steps/s",
+                               command=command))  # fmt: skip
         for own in mta["own"]:
             rows.append(Figure(f"exim's own accept rate, smtplib load generator, {own['connections']} connection"
                                f"{'s' if own['connections'] > 1 else ''} ({own['messages']:,} messages of {own['size']:,} bytes)",
                                f"{own['messages_per_s']:,.0f} messages/s", command=command))  # fmt: skip
         share = engine.get("engine_share_of_mta")
         if share is not None:
-            rows.append(Figure("Engine (2 workers) through exim ÷ exim's best own rate", f"{share:.0%}",
+            rows.append(Figure("Engine (2 workers, its better run) through exim ÷ exim's best own rate", f"{share:.0%}",
                                f"≥ {TARGET_SHARE_OF_MTA:.0%}", share >= TARGET_SHARE_OF_MTA, command))  # fmt: skip
     return rows
 
