@@ -9,7 +9,8 @@ Uses DATABASE_URL when set, else the database ``nurture_bench`` on postgresql://
 made afresh each run; REDIS_URL when set, else redis://127.0.0.1:6379/14. Each benchmark runs as its own
 process (``bench.bench_engine``, ``bench.bench_enroll``, ``bench.bench_pages``, ``bench.bench_classifier``:
 the reply classifier on the two held-out sets under tests/data/, no database) and hands its figures back
-as JSON; a benchmark that fails fails the report.
+as JSON; a benchmark that fails fails the report. A full run exits with 1 when a figure misses its target
+(each one printed); a smoke run exits with 0 unless something failed.
 """
 
 from __future__ import annotations
