@@ -315,14 +315,26 @@ def worker_memory_figure(run: dict, command: str) -> Figure:
         f"< {TARGET_WORKER_MIB} MiB", peak < TARGET_WORKER_MIB, command)  # fmt: skip
 
 
-def table(rows: list[Figure]) -> str:
-    """A Markdown table of the figures (pipes in a cell escaped)."""
+def command_list(rows: list[Figure], extra: list[str] = ()) -> list[str]:
+    """Every command behind the figures, each once, in the order of the table (then ``extra``)."""
+    return list(dict.fromkeys([*(r.command for r in rows if r.command), *extra]))
+
+
+def table(rows: list[Figure], commands: list[str] | None = None) -> str:
+    """A Markdown table of the figures (pipes in a cell escaped); with ``commands``, a column naming each
+    figure's command by its number in that list."""
 
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
 
-    lines = ["| figure | value | target | result |", "|---|---|---|---|"]
-    lines += [f"| {cell(r.name)} | {cell(r.value)} | {cell(r.target)} | {r.verdict} |" for r in rows]
+    if commands is None:
+        lines = ["| figure | value | target | result |", "|---|---|---|---|"]
+        lines += [f"| {cell(r.name)} | {cell(r.value)} | {cell(r.target)} | {r.verdict} |" for r in rows]
+        return "\n".join(lines)
+    number = {c: i for i, c in enumerate(commands, 1)}
+    lines = ["| figure | value | target | result | command |", "|---|---|---|---|---|"]
+    lines += [f"| {cell(r.name)} | {cell(r.value)} | {cell(r.target)} | {r.verdict} | "
+              f"{f'[{number[r.command]}]' if r.command in number else ''} |" for r in rows]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -344,14 +356,14 @@ def render(
         "",
         "## Figures",
         "",
-        table(rows),
+        table(rows, commands),
         "",
         "## Commands",
         "",
-        "Each figure above comes from one of these (run from the repository root, with `DATABASE_URL` and "
-        "`REDIS_URL` as in the machine section):",
+        "Each figure above comes from the command its last column names (run from the repository root, with "
+        "`DATABASE_URL` and `REDIS_URL` as in the machine section; pgbench's `<…>` values are made by the run):",
         "",
-        *[f"- `{c}`" for c in commands],
+        *[f"{i}. `{c}`" for i, c in enumerate(commands, 1)],
         "",
         "## How each figure is measured",
         "",
@@ -461,7 +473,9 @@ def main(argv: list[str] | None = None) -> int:
             rows,
             about,
             when,
-            [engine_command, enroll_command, pages_command, *(c for _, c in classifier_runs)],
+            command_list(
+                rows, [engine_command, enroll_command, pages_command, *(c for _, c in classifier_runs)]
+            ),
             args.smoke,
         )
     )

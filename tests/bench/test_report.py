@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from bench.bench_engine import ratios
 from bench.ceiling import parse_tps
-from bench.report import Figure, figures, render, table
+from bench.report import Figure, command_list, figures, render, table
 
 ENGINE = {
     "engine": [
@@ -109,11 +109,19 @@ def test_the_table_escapes_pipes_and_marks_failures():
 
 
 def test_the_report_names_the_machine_date_commands_and_smoke_runs():
-    rows = [Figure("Engine, 2 workers", "1,200 steps/s", "≥ 1,000 steps/s", True)]
+    engine = "python -m bench.bench_engine --steps 20000"
+    rows = [
+        Figure("Engine, 2 workers", "1,200 steps/s", "≥ 1,000 steps/s", True, engine),
+        Figure("Ceiling 2", "4,000 commits/s", command="pgbench --file commit.sql"),
+    ]
     text = render(rows, {"CPU": "Test CPU", "cores": "2"}, datetime(2025, 1, 2, 3, 4, tzinfo=UTC),
-                  ["python -m bench.bench_engine --steps 20000"], smoke=True)  # fmt: skip
+                  command_list(rows, [engine, "python -m bench.bench_pages"]), smoke=True)  # fmt: skip
     assert "- CPU: Test CPU" in text and "2025-01-02 03:04 UTC" in text and "1 of 1 targets met" in text
-    assert "- `python -m bench.bench_engine --steps 20000`" in text
+    # Each figure names its command by number; each command is listed once.
+    assert "| Engine, 2 workers | 1,200 steps/s | ≥ 1,000 steps/s | pass | [1] |" in text
+    assert "| Ceiling 2 | 4,000 commits/s |  | — | [2] |" in text
+    assert "1. `python -m bench.bench_engine --steps 20000`" in text
+    assert "2. `pgbench --file commit.sql`" in text and "3. `python -m bench.bench_pages`" in text
     assert "Smoke run at tiny sizes" in text
 
 
