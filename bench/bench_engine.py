@@ -109,7 +109,7 @@ def run_engine(app, steps: int, workers: int, *, fork: bool, batch: int, tick: f
     disk (``bench.mta``); returns its figures, with the CPU seconds of each process role and the WAL
     written meanwhile. Leaves nothing behind in the database or the queue."""
     from bench.mta import QueueingExim
-    from bench.resources import PostgresWatch, wal_delta
+    from bench.resources import PostgresWatch, cpu_times, machine_busy, wal_delta
 
     queue_name = f"bench-engine-{uuid.uuid4().hex[:8]}"
     with app.app_context():
@@ -147,13 +147,14 @@ def run_engine(app, steps: int, workers: int, *, fork: bool, batch: int, tick: f
                     last_tick = time.monotonic()
 
             roles = lambda: {"PostgreSQL": watch.backend_pids(), "SMTP server": smtp_pids()}  # noqa: E731
-            wal_before = watch.wal()
+            wal_before, machine_before = watch.wal(), cpu_times()
             with MemorySampler([p.pid for p in processes], cpu_roles=roles) as memory:
                 seconds = wait_until_delivered(
                     sink, due.tenant_id, steps, processes,
                     poll=0.05 if steps <= 50_000 else 0.5, timeout=max(600, steps / 50), on_poll=tick_again,
                 )  # fmt: skip
             wal = wal_delta(wal_before, watch.wal())
+            machine = round(machine_busy(machine_before, cpu_times(), os.cpu_count() or 1), 2)
             accepted = sink.accepted()
             message_bytes = sink.mean_message_bytes() if mta == "exim" else None
         finally:
@@ -179,6 +180,7 @@ def run_engine(app, steps: int, workers: int, *, fork: bool, batch: int, tick: f
         "message_bytes": message_bytes,
         "cpu_seconds": memory.cpu_by_role(),
         "wal": wal,
+        "machine_cores_busy": machine,
     }
 
 
@@ -347,7 +349,7 @@ def ratios(results: dict) -> dict:
             )
         out["bound_by"] = bound_by(seconds=two["seconds"], cores=os.cpu_count() or 1, workers=2,
                                    cpu=two["cpu_seconds"], commits_per_s=out["engine_commits_per_s"],
-                                   commit_ceiling=commit_ceiling)  # fmt: skip
+                                   commit_ceiling=commit_ceiling, machine=two.get("machine_cores_busy"))  # fmt: skip
     return out
 
 

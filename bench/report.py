@@ -244,6 +244,8 @@ def engine_comparison_figures(engine: dict, command: str) -> list[Figure]:
         )
         wal = two.get("wal") or {}
         steps = two["steps"]
+        if two.get("machine_cores_busy") is not None:
+            busy += f" · the whole machine {two['machine_cores_busy']:.2f} of {os.cpu_count()}"
         rows.append(Figure("Engine (2 workers): cores busy by role during the run", busy, command=command))
         if wal:
             rows.append(Figure("Engine (2 workers): WAL per step (pg_stat_wal, whole cluster)",
@@ -389,7 +391,8 @@ def render(
         "(commits per captured batch × batches/s).",
         "- **What bounds the engine**: CPU seconds from `/proc/<pid>/stat` of the workers, their job processes, "
         "the database's backends and the SMTP server during the 2-worker run, divided by its wall time (cores "
-        "busy); `pg_stat_wal` before and after. The machine's CPU when ≥ 85% of its cores are busy, a worker's "
+        "busy), and the whole machine's from `/proc/stat`; `pg_stat_wal` before and after. The machine's CPU when "
+        "≥ 85% of its cores are busy (shared, when other programs took most of it), a worker's "
         "CPU when each worker's processes use ≥ 90% of a core, WAL flushes when the engine commits at ≥ 80% of "
         "ceiling 2 (`bench/resources.py`).",
         "- **MTA**: Debian's exim4 on localhost with `queue_only` (each message written to its spool, synced, "

@@ -40,19 +40,37 @@ class PostgresWatch:
         self.connection.close()
 
 
+def cpu_times() -> tuple[float, float]:
+    """The machine's (busy, total) CPU time so far, in clock ticks over all cores (``/proc/stat``)."""
+    with open("/proc/stat") as stat:
+        fields = [float(v) for v in stat.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle and iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def machine_busy(before: tuple[float, float], after: tuple[float, float], cores: int) -> float:
+    """Cores busy on the whole machine between two ``cpu_times`` readings (every process, ours or not)."""
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total * cores if total > 0 else 0.0
+
+
 def wal_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     return {name: after[name] - before[name] for name in before}
 
 
 def bound_by(*, seconds: float, cores: int, workers: int, cpu: dict[str, float], commits_per_s: float | None,
-             commit_ceiling: float | None) -> str:  # fmt: skip
+             commit_ceiling: float | None, machine: float | None = None) -> str:  # fmt: skip
     """The sentence "bound by …" from a run's measurements: CPU seconds by role (``worker``, ``job process``,
-    ``PostgreSQL``, ``SMTP server`` …) over ``seconds`` of wall time on ``cores`` cores, and the engine's
-    commits/s beside the storage's commit rate."""
+    ``PostgreSQL``, ``SMTP server`` …) over ``seconds`` of wall time on ``cores`` cores, the engine's
+    commits/s beside the storage's commit rate, and ``machine``, the cores busy on the whole machine (other
+    people's processes included) meanwhile."""
     busy = {role: used / seconds for role, used in cpu.items() if seconds > 0}
     total = sum(busy.values())
     shares = ", ".join(f"{role} {value:.2f}" for role, value in sorted(busy.items(), key=lambda kv: -kv[1]))
     per_worker = (busy.get("worker", 0) + busy.get("job process", 0)) / max(workers, 1)
+    if machine is not None and machine >= BUSY_MACHINE * cores and total < BUSY_MACHINE * cores:
+        return (f"bound by the machine's CPU, shared: {machine:.2f} of {cores} cores busy, {total:.2f} of them the "
+                f"engine's processes ({shares}; cores busy by role), the rest other programs")  # fmt: skip
     if total >= BUSY_MACHINE * cores:
         top = max(busy, key=busy.get)
         return (f"bound by the machine's CPU: {total:.2f} of {cores} cores busy ({shares}; cores busy by role), "

@@ -123,3 +123,9 @@ def test_otherwise_the_engine_waits():
     sentence = bound_by(seconds=10, cores=8, workers=2, cpu={"job process": 4}, commits_per_s=10,
                         commit_ceiling=1000)  # fmt: skip
     assert sentence.startswith("bound by neither CPU (0.40 of 8 cores busy")
+
+
+def test_on_a_shared_machine_busy_with_other_programs_the_bound_is_the_shared_cpu():
+    sentence = bound_by(seconds=10, cores=2, workers=2, cpu={"job process": 4, "PostgreSQL": 2},
+                        commits_per_s=20, commit_ceiling=1000, machine=1.95)  # fmt: skip
+    assert sentence.startswith("bound by the machine's CPU, shared: 1.95 of 2 cores busy, 0.60 of them")
