@@ -10,9 +10,17 @@ and stops when the sink has accepted N messages and all N are ``sent`` in the da
 RSS (its own and its work horses', from ``/proc``) is sampled meanwhile. Then, with the same N:
 
 * the naive baseline (``bench.naive``): one ``enqueue_at`` job per enrollment-step, through the ORM, a new
-  SMTP connection each, with 2 RQ workers running RQ's scheduler;
-* the ceiling (``bench.ceiling``): ``pgbench`` with 2 clients running ``bench/pgbench_step.sql``, the same
-  writes per step straight into the schema.
+  SMTP connection each, with 2 RQ workers running RQ's scheduler, once forking a work horse per job and once
+  with ``SimpleWorker`` (no fork);
+* the ceilings (``bench.ceiling``): one batch of the engine's own statements captured
+  (``bench.statement_capture``) and replayed by ``pgbench`` at 1, 2 and 4 clients, and the storage's commit
+  rate (a one-row insert per commit) at 1, 2 and 4 clients;
+* with ``--mta`` (the default): the 2-worker engine through Debian's exim spooling to disk (``bench.mta``),
+  and exim's own accept rate from a plain SMTP load generator at 1, 2, 4 and 8 connections.
+
+During each engine run the CPU time of the workers, their job processes, the database's backends and the
+SMTP server is read from ``/proc``, and ``pg_stat_wal`` before and after; ``bound_by`` in the figures says
+which resource bounds the 2-worker run.
 
 ``--memory-steps N`` runs the 2-worker engine once more at N due steps and records its peak RSS.
 Every tenant made is deleted afterwards. Prints a summary; ``--json`` writes every figure.
@@ -43,7 +51,7 @@ class BenchFailed(RuntimeError):
     pass
 
 
-def worker_env(app, queue_name: str, sink_port: int, batch: int) -> dict[str, str]:
+def worker_env(app, queue_name: str, sink_port: int, batch: int, smtp_connections: int = 1) -> dict[str, str]:
     """What every worker process of a benchmark reads: this app's database and Redis, a private queue."""
     return {
         **os.environ,
@@ -53,6 +61,7 @@ def worker_env(app, queue_name: str, sink_port: int, batch: int) -> dict[str, st
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(sink_port),
         "ENGINE_BATCH_SIZE": str(batch),
+        "MAIL_SMTP_CONNECTIONS": str(smtp_connections),
         "SECRET_KEY": app.config["SECRET_KEY"],
     }
 
@@ -94,8 +103,14 @@ def wait_until_delivered(sink: SinkProcess, tenant_id, steps: int, processes, *,
     return time.perf_counter() - started
 
 
-def run_engine(app, steps: int, workers: int, *, fork: bool, batch: int, tick: float, log_dir: Path) -> dict:
-    """One end-to-end engine run; returns its figures. Leaves nothing behind in the database or the queue."""
+def run_engine(app, steps: int, workers: int, *, fork: bool, batch: int, tick: float, log_dir: Path,
+               mta: str = "sink", smtp_connections: int = 1) -> dict:  # fmt: skip
+    """One end-to-end engine run through the SMTP sink, or with ``mta="exim"`` through exim spooling to
+    disk (``bench.mta``); returns its figures, with the CPU seconds of each process role and the WAL
+    written meanwhile. Leaves nothing behind in the database or the queue."""
+    from bench.mta import QueueingExim
+    from bench.resources import PostgresWatch, cpu_times, machine_busy, wal_delta
+
     queue_name = f"bench-engine-{uuid.uuid4().hex[:8]}"
     with app.app_context():
         others = foreign_due_enrollments()
@@ -105,10 +120,15 @@ def run_engine(app, steps: int, workers: int, *, fork: bool, batch: int, tick: f
                 "them too. Run the benchmark on a database of its own."
             )
         due = seed_due_steps(steps)
-        sink = SinkProcess()
+        sink = QueueingExim() if mta == "exim" else SinkProcess()
+        watch = PostgresWatch(app.config["SQLALCHEMY_DATABASE_URI"])
+        smtp_pids = sink.pids if mta == "exim" else (lambda: [sink.process.pid])
         command = [sys.executable, "worker.py", *(["--fork"] if fork else [])]
         processes = start_processes(
-            command, workers, worker_env(app, queue_name, sink.port, batch), log_dir / f"{queue_name}.log"
+            command,
+            workers,
+            worker_env(app, queue_name, sink.port, batch, smtp_connections),
+            log_dir / f"{queue_name}.log",
         )
         queue = get_queue(queue_name)
         try:
@@ -126,16 +146,22 @@ def run_engine(app, steps: int, workers: int, *, fork: bool, batch: int, tick: f
                     ticks.append(queue.enqueue(dispatch_due_job, result_ttl=60))
                     last_tick = time.monotonic()
 
-            with MemorySampler([p.pid for p in processes]) as memory:
+            roles = lambda: {"PostgreSQL": watch.backend_pids(), "SMTP server": smtp_pids()}  # noqa: E731
+            wal_before, machine_before = watch.wal(), cpu_times()
+            with MemorySampler([p.pid for p in processes], cpu_roles=roles) as memory:
                 seconds = wait_until_delivered(
                     sink, due.tenant_id, steps, processes,
                     poll=0.05 if steps <= 50_000 else 0.5, timeout=max(600, steps / 50), on_poll=tick_again,
                 )  # fmt: skip
+            wal = wal_delta(wal_before, watch.wal())
+            machine = round(machine_busy(machine_before, cpu_times(), os.cpu_count() or 1), 2)
             accepted = sink.accepted()
+            message_bytes = sink.mean_message_bytes() if mta == "exim" else None
         finally:
             for process in processes:
                 stop_process(process)
             sink.stop()
+            watch.close()
             queue.empty()
             drop_tenant(due.tenant_id)
         if accepted != steps:
@@ -149,6 +175,12 @@ def run_engine(app, steps: int, workers: int, *, fork: bool, batch: int, tick: f
         "steps_per_s": round(steps / seconds, 1),
         "peak_rss_mib": memory.peaks_mib(),
         "ticks": len(ticks),
+        "mta": mta,
+        "smtp_connections": smtp_connections,
+        "message_bytes": message_bytes,
+        "cpu_seconds": memory.cpu_by_role(),
+        "wal": wal,
+        "machine_cores_busy": machine,
     }
 
 
@@ -180,6 +212,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--skip-ceiling", action="store_true")
     parser.add_argument("--memory-steps", type=int, default=0,
                         help="also run the 2-worker engine at this many due steps and record its peak RSS")  # fmt: skip
+    parser.add_argument("--commit-transactions", type=int, default=5000,
+                        help="transactions per client of the commit-rate pgbench")  # fmt: skip
+    parser.add_argument("--mta", action=argparse.BooleanOptionalAction, default=True,
+                        help="also run the 2-worker engine through exim and measure exim's own accept rate")  # fmt: skip
+    parser.add_argument("--mta-steps", type=int, help="due steps of the run through exim (default: --steps)")
+    parser.add_argument("--smtp-connections", type=int, default=4,
+                        help="MAIL_SMTP_CONNECTIONS of the second run through exim (the first has 1)")  # fmt: skip
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
 
@@ -200,22 +239,20 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"engine   {count} worker(s): {run['steps']} steps in {run['seconds']:.1f} s = "
               f"{run['steps_per_s']:.0f} steps/s; peak RSS per worker {run['peak_rss_mib']} MiB", flush=True)  # fmt: skip
     if not args.skip_naive:
-        from bench.naive import run_naive
+        from bench.naive import WORKER_MODELS, run_naive
 
-        naive = run_naive(app, args.naive_steps or args.steps, 2, log_dir=log_dir)
-        results["naive"] = naive
-        print(f"naive    2 workers: {naive['steps']} steps in {naive['seconds']:.1f} s = "
-              f"{naive['steps_per_s']:.1f} steps/s", flush=True)  # fmt: skip
-    if not args.skip_ceiling:
-        from bench.ceiling import run_pgbench
-
-        if database == "postgresql":
-            ceiling = run_pgbench(app, transactions=args.steps, clients=2)
-            results["ceiling"] = ceiling
-            print(f"ceiling  pgbench, 2 clients: {ceiling['transactions']} steps at {ceiling['tps']:.0f} tps",
-                  flush=True)  # fmt: skip
-        else:
-            print("ceiling  skipped: pgbench needs PostgreSQL", flush=True)
+        results["naive"] = []
+        for model in WORKER_MODELS:
+            naive = run_naive(app, args.naive_steps or args.steps, 2, log_dir=log_dir, worker_model=model)
+            results["naive"].append(naive)
+            print(f"naive    2 {model} workers: {naive['steps']} steps in {naive['seconds']:.1f} s = "
+                  f"{naive['steps_per_s']:.1f} steps/s", flush=True)  # fmt: skip
+    if not args.skip_ceiling and database == "postgresql":
+        results.update(ceilings(app, args.steps, args.batch, commit_transactions=args.commit_transactions))
+    elif not args.skip_ceiling:
+        print("ceilings skipped: pgbench needs PostgreSQL", flush=True)
+    if args.mta:
+        results["mta"] = mta_runs(app, args, log_dir)
     if args.memory_steps:
         run = run_engine(app, args.memory_steps, 2, fork=args.fork, batch=args.batch, tick=args.tick,
                          log_dir=log_dir)  # fmt: skip
@@ -223,7 +260,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"memory   2 workers, {run['steps']} steps: peak RSS {run['peak_rss_mib']} MiB, "
               f"{run['steps_per_s']:.0f} steps/s", flush=True)  # fmt: skip
     results.update(ratios(results))
-    for key in ("engine_over_naive", "engine_share_of_ceiling"):
+    for key in ("engine_over_naive", "engine_share_of_replay", "engine_share_of_mta", "bound_by"):
         if results.get(key) is not None:
             print(f"{key}: {results[key]}")
     if args.json:
@@ -231,14 +268,88 @@ def main(argv: list[str] | None = None) -> dict:
     return results
 
 
+def ceilings(app, steps: int, batch: int, *, commit_transactions: int) -> dict:
+    """The engine's captured batch replayed by pgbench at 1, 2 and 4 clients (as many steps as an engine
+    run), and the storage's commit rate at 1, 2 and 4 clients."""
+    from bench.ceiling import run_commit_rate, run_replay
+    from bench.smtp_sink import serving_in_thread
+    from bench.statement_capture import capture_batch, pgbench_script, statement_counts
+
+    with serving_in_thread() as (_sink, port):
+        captured, roles = capture_batch(app, batch, port)
+    script = pgbench_script(captured, roles, batch)
+    out = {
+        "captured": {"batch": batch, "statements": statement_counts(captured)},
+        "replay": [],
+        "commit_rate": [],
+    }
+    for clients in (1, 2, 4):
+        per_client = max(2, steps // (batch * clients))
+        run = run_replay(app, script, batch=batch, clients=clients, batches_per_client=per_client)
+        out["replay"].append(run)
+        print(f"replay   pgbench, {clients} client(s): {run['steps']} steps at {run['steps_per_s']:.0f} steps/s",
+              flush=True)  # fmt: skip
+    for clients in (1, 2, 4):
+        run = run_commit_rate(app, clients=clients, transactions=commit_transactions)
+        out["commit_rate"].append(run)
+        print(f"commits  pgbench, {clients} client(s): {run['commits_per_s']:.0f} commits/s", flush=True)
+    return out
+
+
+def mta_runs(app, args, log_dir: Path) -> dict:
+    """The 2-worker engine through exim spooling to disk, with one SMTP connection per send job and with
+    ``--smtp-connections``, then exim's own accept rate from a plain SMTP load generator at 1, 2, 4 and 8
+    connections, with messages of the engine's mean size."""
+    from bench.mta import QueueingExim, accept_rate
+
+    runs = []
+    for connections in sorted({1, args.smtp_connections}):
+        runs.append(run_engine(app, args.mta_steps or args.steps, 2, fork=args.fork, batch=args.batch,
+                               tick=args.tick, log_dir=log_dir, mta="exim", smtp_connections=connections))  # fmt: skip
+        print(f"exim     engine, 2 workers, {connections} SMTP connection(s) a send job: "
+              f"{runs[-1]['steps_per_s']:.0f} steps/s", flush=True)  # fmt: skip
+    engine = max(runs, key=lambda run: run["steps_per_s"])
+    exim = QueueingExim()
+    own = []
+    try:
+        for connections in (1, 2, 4, 8):
+            own.append(accept_rate(exim.port, connections=connections, messages=min(engine["steps"], 5000),
+                                   size=engine["message_bytes"] or 900))  # fmt: skip
+            exim.clear()
+            print(f"exim     load generator, {connections} connection(s): {own[-1]['messages_per_s']:.0f} msg/s",
+                  flush=True)  # fmt: skip
+    finally:
+        exim.stop()
+    return {"engine": engine, "runs": runs, "own": own}
+
+
 def ratios(results: dict) -> dict:
-    """The headline ratios, from the 2-worker engine run: ours / naive, and ours / pgbench's tps."""
+    """The headline ratios, from the 2-worker engine run: ours / the best naive variant, ours / the replay of
+    our own statements at 2 clients, ours through exim / exim's best own rate; and what bounds the engine."""
+    from bench.resources import bound_by
+
     two = next((r for r in results.get("engine", []) if r["workers"] == 2), None)
-    out = {"engine_over_naive": None, "engine_share_of_ceiling": None}
+    out = {"engine_over_naive": None, "engine_share_of_replay": None, "engine_share_of_mta": None, "bound_by": None,
+           "engine_commits_per_s": None}  # fmt: skip
     if two and results.get("naive"):
-        out["engine_over_naive"] = round(two["steps_per_s"] / results["naive"]["steps_per_s"], 1)
-    if two and results.get("ceiling"):
-        out["engine_share_of_ceiling"] = round(two["steps_per_s"] / results["ceiling"]["tps"], 3)
+        best = max(results["naive"], key=lambda n: n["steps_per_s"])
+        out["engine_over_naive"] = round(two["steps_per_s"] / best["steps_per_s"], 1)
+    replay = next((r for r in results.get("replay", []) if r["clients"] == 2), None)
+    if two and replay:
+        out["engine_share_of_replay"] = round(two["steps_per_s"] / replay["steps_per_s"], 3)
+    if results.get("mta"):
+        best_own = max(r["messages_per_s"] for r in results["mta"]["own"])
+        out["engine_share_of_mta"] = round(results["mta"]["engine"]["steps_per_s"] / best_own, 3)
+    if two and two.get("cpu_seconds"):
+        commit_ceiling = max((r["commits_per_s"] for r in results.get("commit_rate", [])), default=None)
+        commits = results.get("captured", {}).get("statements", {}).get("COMMIT")
+        if commits:
+            out["engine_commits_per_s"] = round(
+                two["steps_per_s"] / results["captured"]["batch"] * commits, 1
+            )
+        out["bound_by"] = bound_by(seconds=two["seconds"], cores=os.cpu_count() or 1, workers=2,
+                                   cpu=two["cpu_seconds"], commits_per_s=out["engine_commits_per_s"],
+                                   commit_ceiling=commit_ceiling, machine=two.get("machine_cores_busy"))  # fmt: skip
     return out
 
 

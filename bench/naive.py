@@ -5,9 +5,14 @@ the queue by RQ's scheduler (workers started with ``with_scheduler=True``). Each
 the ORM, row by row: load the enrollment, its lead and sequence, render the template, create the
 OutboundMessage and the activities, send over a new SMTP connection with smtplib, mark the message sent,
 complete the enrollment and commit. The app is created once per worker (as ``nurture_ui.jobs`` does),
-so the baseline pays for RQ's fork per job and the row-by-row work, not for building Flask each time.
+so the baseline pays for the row-by-row work, not for building Flask each time.
 
-    .venv/bin/python -m bench.naive worker QUEUE      a worker with the scheduler (what run_naive starts)
+Two worker models, so the report can tell what batching buys from what the worker model buys: ``fork``,
+RQ's default ``Worker``, which forks a work horse per job (a new database connection each job), and
+``simple``, RQ's ``SimpleWorker``, which runs every job in the worker's own long-lived process (as the
+engine's workers do).
+
+    .venv/bin/python -m bench.naive worker QUEUE [fork|simple]   a worker with the scheduler (run_naive starts it)
 """
 
 from __future__ import annotations
@@ -86,8 +91,14 @@ def naive_step_job(enrollment_id: str) -> str:
         return "sent"
 
 
-def run_naive(app, steps: int, workers: int, *, log_dir: Path, lead_time: float = 3.0) -> dict:
-    """Time ``steps`` naive jobs with ``workers`` RQ workers, from the moment the jobs fall due."""
+WORKER_MODELS = ("fork", "simple")
+
+
+def run_naive(
+    app, steps: int, workers: int, *, log_dir: Path, worker_model: str = "fork", lead_time: float = 3.0
+) -> dict:
+    """Time ``steps`` naive jobs with ``workers`` RQ workers of ``worker_model`` (``WORKER_MODELS``), from
+    the moment the jobs fall due."""
     from bench.bench_engine import BenchFailed, wait_for_workers, wait_until_delivered, worker_env
     from bench.due_steps import drop_tenant, seed_due_steps
     from bench.processes import MemorySampler, SinkProcess, start_processes, stop_process
@@ -100,7 +111,7 @@ def run_naive(app, steps: int, workers: int, *, log_dir: Path, lead_time: float 
         db.session.commit()
         sink = SinkProcess()
         processes = start_processes(
-            [sys.executable, "-m", "bench.naive", "worker", queue_name],
+            [sys.executable, "-m", "bench.naive", "worker", queue_name, worker_model],
             workers,
             worker_env(app, queue_name, sink.port, batch=1),
             log_dir / f"{queue_name}.log",
@@ -132,6 +143,7 @@ def run_naive(app, steps: int, workers: int, *, log_dir: Path, lead_time: float 
             raise BenchFailed(f"the naive baseline sent {accepted} messages for {steps} steps")
     return {
         "workers": workers,
+        "worker_model": worker_model,
         "steps": steps,
         "seconds": round(seconds, 2),
         "steps_per_s": round(steps / seconds, 1),
@@ -139,19 +151,25 @@ def run_naive(app, steps: int, workers: int, *, log_dir: Path, lead_time: float 
     }
 
 
-def run_worker(queue_name: str) -> None:
-    """An RQ worker (forking, RQ's default) that also runs RQ's scheduler, on ``queue_name``."""
-    from rq import Worker
+def run_worker(queue_name: str, worker_model: str = "fork") -> None:
+    """An RQ worker that also runs RQ's scheduler, on ``queue_name``: forking (RQ's default ``Worker``) or
+    ``SimpleWorker`` (every job in this process)."""
+    from rq import SimpleWorker, Worker
 
     from nurture_ui.jobs import worker_app
 
     app = worker_app()
     with app.app_context():
         connection = get_redis()
-    Worker([queue_name], connection=connection).work(with_scheduler=True, logging_level="WARNING")
+    worker_class = SimpleWorker if worker_model == "simple" else Worker
+    worker_class([queue_name], connection=connection).work(with_scheduler=True, logging_level="WARNING")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] != "worker":
-        raise SystemExit("usage: python -m bench.naive worker QUEUE")
-    run_worker(sys.argv[2])
+    if (
+        len(sys.argv) not in (3, 4)
+        or sys.argv[1] != "worker"
+        or sys.argv[3:] not in ([], ["fork"], ["simple"])
+    ):
+        raise SystemExit("usage: python -m bench.naive worker QUEUE [fork|simple]")
+    run_worker(sys.argv[2], *sys.argv[3:])

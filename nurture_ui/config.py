@@ -135,6 +135,9 @@ def load_config(instance_path: str | Path) -> dict:
         # Messages claimed (and their outcomes committed) together: one commit for this many sends, and at
         # most this many left `unknown` by a crash mid-send. 1 commits around every single message.
         "MAIL_CLAIM_GROUP": _int("MAIL_CLAIM_GROUP", 20),
+        # Parallel SMTP connections a send job opens to each server, a claimed group's emails spread over them
+        # (an MTA that syncs each message to disk before its 250 accepts more over more connections).
+        "MAIL_SMTP_CONNECTIONS": _int("MAIL_SMTP_CONNECTIONS", 1),
         # A soft bounce (mailbox full) sends the email again, this many times; the next one marks it failed.
         "MAIL_SOFT_BOUNCE_RETRIES": _int("MAIL_SOFT_BOUNCE_RETRIES", 3),
         # Reading replies from connected mailboxes (nurture_ui.mail.imap_poll): how often the scheduler polls,

@@ -18,6 +18,7 @@ import re
 import smtplib
 import uuid
 from collections.abc import Sequence as Seq
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
@@ -378,7 +379,8 @@ class SendReport:
 
 
 def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> SendReport:
-    """Send each ``queued`` message once, over one SMTP connection per server.
+    """Send each ``queued`` message once, over ``MAIL_SMTP_CONNECTIONS`` SMTP connections per server (one
+    unless set; see ``_send_lanes``).
 
     Messages are claimed a small group at a time (``MAIL_CLAIM_GROUP``). Right before its claim, a group is
     checked again (``engine.presend.plan_group``: the one stop decision, for the whole group in one query):
@@ -400,14 +402,15 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
     config = current_app.config
     max_attempts = int(config.get("MAIL_MAX_ATTEMPTS", 5))
     group_size = max(1, int(config.get("MAIL_CLAIM_GROUP", 20)))
-    connections: dict[uuid.UUID | None, SmtpConnection] = {}
+    lanes = max(1, int(config.get("MAIL_SMTP_CONNECTIONS", 1)))
+    connections: dict[tuple[uuid.UUID | None, int], SmtpConnection] = {}
 
-    def connection_for(sender) -> SmtpConnection:
-        """The app's SMTP server, or the sender's mailbox's own when it has one."""
+    def connection_for(sender, lane: int) -> SmtpConnection:
+        """The app's SMTP server, or the sender's mailbox's own when it has one: lane ``lane``'s connection."""
         key = sender.mailbox_id if sender is not None and sender.smtp else None
-        if key not in connections:
-            connections[key] = SmtpConnection(sender.smtp if key else config)
-        return connections[key]
+        if (key, lane) not in connections:
+            connections[(key, lane)] = SmtpConnection(sender.smtp if key else config)
+        return connections[(key, lane)]
 
     signers = TenantSigners()  # each tenant's DKIM key opened once for the whole job
     try:
@@ -428,24 +431,12 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
             report.skipped.extend(row.id for row, _ in plan.send if row.id not in claimed)
             try:
                 emails = {row.id: _wire_or_failure(row, now, senders[row.id], signers) for row in untried}
-                while untried:
-                    row = untried.pop(0)  # from here on it may have reached the server
-                    email = emails[row.id]
-                    connection = connection_for(senders[row.id])
-                    following = emails[untried[0].id] if untried else None
-                    if following is not None and connection_for(senders[untried[0].id]) is not connection:
-                        following = None
-                    try:
-                        if not isinstance(email, WireEmail):
-                            raise email
-                        connection.send(
-                            email, following=following if isinstance(following, WireEmail) else None
-                        )
-                    except _PermanentFailure as error:
-                        bad = error.bad_address
-                        _finish(row, now, "failed", error=str(error), bad_address=bad)
+                outcomes, failure = _send_lanes(untried, emails, senders, connection_for, lanes)
+                for row, error in outcomes:
+                    if isinstance(error, _PermanentFailure):
+                        _finish(row, now, "failed", error=str(error), bad_address=error.bad_address)
                         report.failed.append(row.id)
-                    except _TransientFailure as error:
+                    elif isinstance(error, _TransientFailure):
                         if row.attempts + 1 >= max_attempts:
                             error_text = f"gave up after {row.attempts + 1} attempts: {error}"
                             _finish(row, now, "failed", error=error_text)
@@ -458,6 +449,8 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
                     else:
                         sent.append(row)
                         report.sent.append(row.id)
+                if failure is not None:
+                    raise failure
             finally:
                 # Also when something unexpected stops the loop: what was accepted is recorded, and what
                 # never went to the server goes back to the outbox (the message in flight stays `sending`).
@@ -470,6 +463,65 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
             for connection in connections.values():
                 connection.close()
     return report
+
+
+def _send_lanes(
+    untried: list, emails: dict, senders: dict, connection_for, lanes: int
+) -> tuple[list, BaseException | None]:
+    """Send a claimed group's emails over ``lanes`` parallel SMTP connections per server (``MAIL_SMTP_CONNECTIONS``:
+    the k-th email goes over lane k mod ``lanes``, in order within a lane, each lane pipelining its own); returns
+    the outcomes, (row, None when the server accepted it, else its ``_PermanentFailure`` or
+    ``_TransientFailure``) in the rows' order, and the unexpected error that stopped a lane (None when none
+    did). The caller records the outcomes (its database session stays in its own thread), then raises it.
+
+    ``untried`` keeps only the rows no lane reached (the caller puts them back to ``queued``); a row in flight
+    when its lane stopped has no outcome and stays ``sending``."""
+    rows = list(untried)
+    by_lane = [rows[lane::lanes] for lane in range(lanes)]
+    results: dict[uuid.UUID, object] = {}
+    reached: set[uuid.UUID] = set()
+
+    def send_lane(lane: int) -> None:
+        lane_rows = by_lane[lane]
+        for index, row in enumerate(lane_rows):
+            reached.add(row.id)  # from here on it may have reached the server
+            email = emails[row.id]
+            connection = connection_for(senders[row.id], lane)
+            following_row = lane_rows[index + 1] if index + 1 < len(lane_rows) else None
+            following = emails[following_row.id] if following_row is not None else None
+            if (
+                following_row is not None
+                and connection_for(senders[following_row.id], lane) is not connection
+            ):
+                following = None
+            try:
+                if not isinstance(email, WireEmail):
+                    raise email
+                connection.send(email, following=following if isinstance(following, WireEmail) else None)
+            except (_PermanentFailure, _TransientFailure) as error:
+                results[row.id] = error
+            else:
+                results[row.id] = None
+
+    failure: BaseException | None = None
+    if lanes == 1 or len(rows) <= 1:
+        try:
+            for lane in range(lanes):
+                send_lane(lane)
+        except Exception as error:  # handed back: the caller records what went first, then raises it
+            failure = error
+    else:
+        # Connections for every lane are made here, in this thread, so the dict is only read by the lanes.
+        for lane in range(lanes):
+            for row in by_lane[lane]:
+                connection_for(senders[row.id], lane)
+        with ThreadPoolExecutor(max_workers=lanes) as pool:
+            for future in [pool.submit(send_lane, lane) for lane in range(lanes)]:
+                error = future.exception()
+                if error is not None and failure is None:
+                    failure = error
+    untried[:] = [row for row in rows if row.id not in reached]
+    return [(row, results[row.id]) for row in rows if row.id in results], failure
 
 
 def _wire_or_failure(

@@ -320,6 +320,62 @@ def test_a_server_offering_pipelining_gets_each_message_in_one_round_trip(
     assert all(b"\r\n.\r\nMAIL FROM:" in w for w in envelopes if w not in alone)
 
 
+def test_with_parallel_connections_a_group_is_spread_over_them_and_each_message_goes_once(
+    app, monkeypatch, clock, seven_queued, pipelining_server
+):
+    """MAIL_SMTP_CONNECTIONS=3: each group's emails go over three sessions at once, a refused recipient
+    still fails alone, and every other message is sent exactly once and recorded."""
+    monkeypatch.setitem(app.config, "MAIL_SMTP_CONNECTIONS", 3)
+    monkeypatch.setitem(app.config, "MAIL_CLAIM_GROUP", 4)
+    opened = []
+    real_open = smtplib.SMTP.connect
+    monkeypatch.setattr(
+        smtplib.SMTP, "connect", lambda self, *a, **k: opened.append(1) or real_open(self, *a, **k)
+    )
+    report = send_messages(seven_queued, clock.now())
+    assert len(report.sent) == 6 and len(report.failed) == 1
+    assert sorted(report.sent + report.failed) == sorted(seven_queued)
+    assert pipelining_server.accepted == 6
+    assert statuses(seven_queued).count("sent") == 6
+    assert len(opened) == 3  # one session per lane, kept for the whole job
+    logged = db.session.scalars(sa.select(Activity).where(Activity.type == "message_sent")).all()
+    assert len(logged) == 6
+
+
+@pytest.mark.parametrize("lanes", [1, 3])
+def test_a_crash_in_one_lane_leaves_the_unreached_messages_queued(
+    app, monkeypatch, clock, seven_queued, lanes
+):
+    """With one lane or several, a message in flight when a lane breaks stays `sending`, messages no lane
+    reached go back to `queued`, and the accepted ones are recorded."""
+    from bench.smtp_sink import serving_in_thread
+    from nurture_ui import mailer
+
+    monkeypatch.setitem(app.config, "MAIL_SMTP_CONNECTIONS", lanes)
+    monkeypatch.setitem(app.config, "MAIL_CLAIM_GROUP", 7)
+    real_send = mailer.SmtpConnection.send
+    broken = "lead2@example.test"
+
+    def send(self, email, **options):
+        if email.recipient == broken:
+            raise RuntimeError("the worker's code broke mid-send")
+        return real_send(self, email, **options)
+
+    monkeypatch.setattr(mailer.SmtpConnection, "send", send)
+    with serving_in_thread() as (server, port):
+        monkeypatch.setitem(app.config, "SMTP_PORT", port)
+        with pytest.raises(RuntimeError):
+            send_messages(seven_queued, clock.now())
+    found = statuses(seven_queued)
+    assert found[2] == "sending"
+    assert found.count("sent") == server.accepted
+    if lanes == 1:
+        assert found == ["sent", "sent", "sending", "queued", "queued", "queued", "queued"]
+    else:
+        # Lane 2 (messages 2 and 5) broke at its first; lanes 0 and 1 went on to their ends.
+        assert found == ["sent", "sent", "sending", "sent", "sent", "queued", "sent"]
+
+
 def test_an_email_goes_out_from_the_given_sender_with_a_signed_reply_to(app, clock, queued):
     from nurture_ui.mail.reply_tokens import message_row_id_from_address
     from nurture_ui.mailer import compose_email, wire_email
