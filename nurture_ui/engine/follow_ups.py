@@ -106,8 +106,3 @@ def activity_condition_failure(
     if step.only_if_no_open_task and has_open_task:
         return OPEN_TASK
     return None
-
-
-def has_earlier_email_step(steps: Iterable, step_order: int) -> bool:
-    """Whether a step at ``step_order`` has an email step before it in ``steps`` (what it can follow up)."""
-    return any(s.channel == "email" and s.step_order < step_order for s in steps)
