@@ -19,7 +19,7 @@ HTMX = {"HX-Request": "true"}
 
 @pytest.fixture
 def sequence(tenant):
-    factories.make_template(tenant, "intro", name="Intro")
+    factories.make_template(tenant, "intro", name="Intro", subject="Intro subject")
     factories.make_template(tenant, "nudge", name="Nudge")
     return factories.make_sequence(
         tenant,
@@ -63,8 +63,10 @@ def test_a_new_follow_up_in_the_same_thread_is_saved_and_shown_on_its_card(login
     assert (step.same_thread, step.only_if_not_replied, step.only_if_no_open_task) == (True, True, True)
     panel = response.get_data(as_text=True)
     assert "Same thread (Re:)" in panel
-    assert "Only if the previous email got no reply" in panel
-    assert "Only if no open task" in panel
+    assert ">Only if not replied to</span>" in panel
+    assert ">Only if no open task</span>" in panel
+    # The card's preview reads as the lead would get it: a reply to the email before it.
+    assert "<strong>Re: Intro subject</strong>" in panel
     assert "data-no-earlier-email" not in panel
 
 
