@@ -131,3 +131,22 @@ def test_a_card_says_when_a_reorder_left_a_thread_follow_up_with_no_email_before
     db.session.commit()
     page = login_as("marketer").get(f"/sequences/{sequence.id}").get_data(as_text=True)
     assert "No email comes before it: it goes with its own subject." in page
+
+
+def test_a_duplicate_keeps_the_thread_and_the_activity_conditions(tenant):
+    from nurture_ui.sequences import duplicate_sequence
+
+    original = factories.make_sequence(
+        tenant,
+        steps=[
+            {"template_id": "intro"},
+            {"template_id": "intro", "same_thread": True, "only_if_not_replied": True},
+            {"channel": "task", "only_if_no_open_task": True},
+        ],
+    )
+    copy = duplicate_sequence(original, actor=factories.make_user(tenant, "marketer"))
+    assert [(s.same_thread, s.only_if_not_replied, s.only_if_no_open_task) for s in copy.steps] == [
+        (False, False, False),
+        (True, True, False),
+        (False, False, True),
+    ]
