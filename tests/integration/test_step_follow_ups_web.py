@@ -150,3 +150,12 @@ def test_a_duplicate_keeps_the_thread_and_the_activity_conditions(tenant):
         (True, True, False),
         (False, False, True),
     ]
+
+
+def test_the_inbox_tells_the_reviewer_a_draft_replies_in_a_thread(login_as, tenant):
+    factories.make_template(tenant, "intro")
+    factories.make_draft(tenant, subject="Re: Hello", in_reply_to="<earlier@nurture.test>")
+    factories.make_draft(tenant, subject="On its own")
+    page = login_as("manager").get("/inbox/").get_data(as_text=True)
+    assert page.count("data-in-thread") == 1
+    assert page.index("Re: Hello") < page.index("data-in-thread") < page.index("On its own")
