@@ -18,6 +18,7 @@ from rq import SimpleWorker
 from nurture_ui.engine.transitions import approve_message
 from nurture_ui.extensions import db, get_queue, get_redis
 from nurture_ui.jobs import dispatch_due_job
+from nurture_ui.lead_timeline import lead_timeline
 from nurture_ui.models import Activity, Enrollment, OutboundMessage, Task
 from nurture_ui.timeline import enrollment_timeline
 from tests import factories
@@ -98,6 +99,8 @@ def test_follow_ups_reply_in_the_thread_of_the_email_before_them_even_after_appr
     assert header(third, "In-Reply-To") == ids[1]
     assert header(third, "References") == f"{ids[0]} {ids[1]}"
     assert [header(raw, "Message-ID") for raw in smtp_server.raw] == ids
+    on_lead_page = [i.detail for i in lead_timeline(ada, clock.now()).items if i.kind == "email"]
+    assert sum("A reply in the thread of the earlier email" in d for d in on_lead_page) == 2
 
 
 def test_a_follow_up_whose_earlier_email_was_skipped_goes_with_its_own_subject_and_says_so(
@@ -122,6 +125,11 @@ def test_a_follow_up_whose_earlier_email_was_skipped_goes_with_its_own_subject_a
         "sent with its own subject" in title and detail.startswith("The earlier email was never sent")
         for title, detail in said
     ), said
+    on_lead_page = [i.detail for i in lead_timeline(ada, clock.now()).items if i.kind == "email"]
+    assert on_lead_page == [
+        f"Step 2 of “{enrollment.sequence.name}”. Sent with its own subject: the earlier email was never sent, "
+        "so there was no thread to reply in."
+    ]
 
 
 def test_a_follow_up_after_a_rejected_draft_threads_under_the_last_email_that_did_go(
