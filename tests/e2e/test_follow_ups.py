@@ -58,3 +58,28 @@ def test_tick_same_thread_in_the_step_editor_and_see_it_on_the_step_card(page, s
     first.get_by_role("button", name="Save step").click()
     expect(first.locator(".error")).to_contain_text("The first email of a sequence cannot reply")
     assert page.js_errors == []
+
+
+def test_the_dry_run_page_says_what_it_assumes_about_replies_and_open_tasks(
+    page, sign_in, tenant, screenshot
+):
+    factories.make_template(tenant, "intro", name="Intro")
+    sequence = factories.make_sequence(
+        tenant,
+        name="Pilot follow-ups",
+        steps=[
+            {"channel": "email", "template_id": "intro", "delay_hours": 0},
+            {"channel": "email", "template_id": "intro", "delay_hours": 72, "same_thread": True}
+            | {"only_if_not_replied": True, "only_if_no_open_task": True},
+        ],
+    )
+    factories.make_lead(tenant)
+    sign_in(factories.make_user(tenant, "marketer"))
+    page.goto(f"/sequences/{sequence.id}/simulate")
+    expect(page.locator("[data-assumed-no-reply]")).to_contain_text("assumes nobody replies")
+    expect(page.locator("[data-skipped-open-task]")).to_contain_text("0 steps skipped")
+    for width, height in ((1440, 900), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        screenshot(page, f"simulate-follow-ups-{width}")
+    assert page.js_errors == []

@@ -55,7 +55,7 @@ def test_the_simulate_page_says_what_it_assumed_about_replies_and_tasks(login_as
     sequence = factories.make_sequence(tenant, status="draft", steps=STEPS)
     hand_made_task(factories.make_lead(tenant))
     page = login_as("rep").get(f"/sequences/{sequence.id}/simulate").get_data(as_text=True)
-    assert "The dry run assumes nobody replies, so they all run" in page
+    assert "The dry run assumes nobody replies, so it runs" in page
     assert "skipped because the lead has a task open now, assumed to stay open" in page
     assert "Tasks this sequence makes do not count" in page
 
