@@ -258,7 +258,14 @@ def seed_demo(lead_count: int = 300) -> Tenant:
             instructions="Connect on LinkedIn and note their main interest.",
         ),
         SequenceStep(
-            tenant_id=tenant.id, step_order=3, channel="email", delay_hours=168, template_id="breakup"
+            tenant_id=tenant.id,
+            step_order=3,
+            channel="email",
+            delay_hours=168,
+            template_id="breakup",
+            # A last nudge in the case study's thread, only to leads who have not answered it.
+            same_thread=True,
+            only_if_not_replied=True,
         ),
     ]
     db.session.add_all([warm, webinar])

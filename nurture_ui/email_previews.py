@@ -8,11 +8,12 @@ counts in the frequency cap, the outbox or a sequence's performance.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 
 from nurture_ui import activity, clock, mailer, templating
+from nurture_ui.engine.follow_ups import reply_subject
 from nurture_ui.extensions import db
 from nurture_ui.leads import LeadFilters, lead_query
 from nurture_ui.models import EmailTemplate, Lead, SequenceStep, User
@@ -80,7 +81,8 @@ def sample_lead(tenant_id: uuid.UUID) -> tuple[Lead, bool]:
 
 def preview_steps(steps: list[SequenceStep], lead: Lead) -> dict[uuid.UUID, RenderedEmail]:
     """Each email step's template rendered for ``lead``, by step id. A step with no template, or whose
-    template is missing, is left out (the builder flags those steps)."""
+    template is missing, is left out (the builder flags those steps). A follow-up in the same thread reads
+    ``Re:`` the email before it, as the lead would get it when that one was sent."""
     keys = {s.template_id for s in steps if s.channel == "email" and s.template_id}
     if not keys:
         return {}
@@ -93,10 +95,16 @@ def preview_steps(steps: list[SequenceStep], lead: Lead) -> dict[uuid.UUID, Rend
         )
     }
     previews = {}
+    earlier = None  # the preview of the last email step before this one
     for step in steps:
         template = templates.get(step.template_id) if step.channel == "email" else None
         if template is not None:
-            previews[step.id] = render_draft(template.subject, template.body, lead)
+            preview = render_draft(template.subject, template.body, lead)
+            if step.same_thread and earlier is not None and not (preview.problem or earlier.problem):
+                preview = replace(preview, subject=reply_subject(earlier.subject))
+            previews[step.id] = preview
+        if step.channel == "email":
+            earlier = previews.get(step.id)
     return previews
 
 

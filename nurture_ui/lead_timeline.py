@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from nurture_ui import reasons
 from nurture_ui.charts import Lane, Point, Span
+from nurture_ui.engine import follow_ups
 from nurture_ui.extensions import db
 from nurture_ui.local_times import moment
 from nurture_ui.models import Activity, Enrollment, Lead, LeadReply, OutboundMessage, Task, User
@@ -103,6 +104,13 @@ def lead_timeline(lead: Lead, now: datetime, *, zone: ZoneInfo = UTC_ZONE) -> Le
         )
     )
     names = {e.sequence_id: e.sequence.name for e in enrollments}
+    # Follow-ups that could not reply in their thread, by message: the lead's page says why.
+    unthreaded = {
+        data.get("message"): data.get("reason")
+        for data in session.scalars(
+            sa.select(Activity.data).where(Activity.lead_id == lead.id, Activity.type == "email_unthreaded")
+        )
+    }
 
     items: list[Item] = []
     lanes: list[Lane] = []
@@ -136,6 +144,11 @@ def lead_timeline(lead: Lead, now: datetime, *, zone: ZoneInfo = UTC_ZONE) -> Le
         title = f"Email {words}: “{m.subject}”"
         sequence = names.get(m.sequence_id)
         detail = f"Step {m.step_order}" + (f" of “{sequence}”" if sequence else "")
+        if m.in_reply_to:
+            detail += ". A reply in the thread of the earlier email"
+        elif str(m.id) in unthreaded:
+            why = follow_ups.UNTHREADED_WORDS.get(unthreaded[str(m.id)], "It was not sent in its thread.")
+            detail += ". Sent with its own subject: " + why[0].lower() + why[1:]
         if m.error and m.status in ("failed", "unknown"):
             detail += f". {m.error}"
         tone = MESSAGE_TONES.get(m.status, "accent")

@@ -124,7 +124,8 @@ def wire_email(
     message, *, now: datetime, sender: tuple[str, str] | None = None, test: bool = False
 ) -> WireEmail:
     """The email for an outbox row, as bytes: its stable Message-ID, the one-click unsubscribe headers and
-    link, a UTF-8 plain-text body.
+    link, a UTF-8 plain-text body; In-Reply-To and References when it follows up in the thread of an earlier
+    email (``message.in_reply_to``, ``message.thread_references``).
 
     ``sender`` is the (display name, address) the email goes out From, None for the app's ``MAIL_FROM``; the
     envelope sender is that address, and ``Reply-To`` is that address plus-tagged with a signed token naming
@@ -164,6 +165,7 @@ def wire_email(
         ("Reply-To", reply_address(sender_address, message.id) if message.id else sender_address),
         ("Subject", headers.unstructured("Subject", subject)),
         ("Message-ID", header_text(message.message_id)),
+        *_thread_fields(message),
         ("Date", format_datetime(now)),
         # RFC 8058: a mail client may unsubscribe with one POST to this URL, without opening a page.
         *(
@@ -178,6 +180,16 @@ def wire_email(
     head = "".join(f"{name}: {value}\r\n" for name, value in fields)
     data = head.encode("utf-8") + b"\r\n" + payload.replace(b"\n", b"\r\n")
     return WireEmail(sender=sender_address, recipient=recipient, data=data)
+
+
+def _thread_fields(message) -> tuple[tuple[str, str], ...]:
+    """In-Reply-To and References of a follow-up in the same thread (none for an email of its own): the
+    lead's client shows the two as one conversation. References folds between its Message-IDs."""
+    in_reply_to = header_text(getattr(message, "in_reply_to", None) or "")
+    if not in_reply_to:
+        return ()
+    references = header_text(getattr(message, "thread_references", None) or "").split() or [in_reply_to]
+    return (("In-Reply-To", in_reply_to), ("References", headers.fold("References", references)))
 
 
 def sender_identity(mail_from: str) -> tuple[str, str]:

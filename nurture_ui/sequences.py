@@ -190,6 +190,9 @@ def duplicate_sequence(sequence: Sequence, *, actor: User) -> Sequence:
             requires_human_approval=step.requires_human_approval,
             conditions=copy.deepcopy(step.conditions),
             instructions=step.instructions,
+            same_thread=step.same_thread,
+            only_if_not_replied=step.only_if_not_replied,
+            only_if_no_open_task=step.only_if_no_open_task,
         )
         for step in sequence.steps
     ]

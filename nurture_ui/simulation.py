@@ -6,6 +6,11 @@ writing service and talks to Redis, which a rollback cannot undo, and replaying 
 for thousands of leads is slow. The schedule is deterministic, so this walks it with the engine's
 functions (``send_window_for``, ``delay_ends_at``, ``step_due_at``, ``send_hold``: the sequence's own window or the
 tenant's, holidays and business-day delays included) and the same step conditions. It assumes nobody replies or exits.
+
+The activity conditions follow from that: "only if the previous email was not replied to" always passes
+(nobody replies). "Only if the lead has no open task" fails for a lead with a task open now, which the run
+assumes stays open; a task one of this sequence's own steps makes never counts, because the engine waits for
+it to be done before the next step runs.
 """
 
 from __future__ import annotations
@@ -22,7 +27,16 @@ from nurture_ui.engine.executor import CAPPED_MESSAGE_STATUSES
 from nurture_ui.engine.schedule import delay_ends_at, next_send_opening, send_window_for, step_due_at
 from nurture_ui.engine.stops import send_hold
 from nurture_ui.extensions import db
-from nurture_ui.models import Enrollment, Lead, LeadReply, OutboundMessage, Sequence, SequenceStep, Tenant
+from nurture_ui.models import (
+    Enrollment,
+    Lead,
+    LeadReply,
+    OutboundMessage,
+    Sequence,
+    SequenceStep,
+    Task,
+    Tenant,
+)
 from nurture_ui.models.base import aware_utc
 from nurture_ui.time_zones import first_zone
 
@@ -39,6 +53,11 @@ class Simulation:
     held_by_window: int = 0  # emails the send window moved later
     held_by_holiday: int = 0  # of those, emails a holiday moved later still (the window alone would not)
     skipped_by_condition: int = 0  # steps whose condition the lead fails: they do not run
+    skipped_by_open_task: int = 0  # steps that run only without an open task, for leads with one open now
+    assumed_no_reply: int = 0  # steps that run only if the previous email got no reply: all run here
+    # Whether any step has each activity condition (the page explains what the run assumed about it).
+    has_reply_condition: bool = False
+    has_open_task_condition: bool = False
     tasks: int = 0
     other_sequences: list[tuple[str, int]] = field(default_factory=list)  # (name, leads) live or left
 
@@ -91,7 +110,14 @@ def simulate(sequence: Sequence, *, now: datetime) -> Simulation:
     zone = first_zone(tenant.policy_value("timezone"))
     today = now.astimezone(zone).date()
     per_day: Counter[date] = Counter()
-    result = Simulation(days=[], leads=len(leads), capped_at=MAX_LEADS if capped else None)
+    result = Simulation(
+        days=[],
+        leads=len(leads),
+        capped_at=MAX_LEADS if capped else None,
+        has_reply_condition=any(s.only_if_not_replied for s in steps),
+        has_open_task_condition=any(s.only_if_no_open_task for s in steps),
+    )
+    with_open_task = _leads_with_open_task(ids) if result.has_open_task_condition else set()
     end = now + timedelta(days=DAYS)
     for lead, joined in zip(leads, _joins(sequence, tenant, leads, now), strict=True):
         at, sent = joined, last_sent.get(lead.id)
@@ -111,6 +137,11 @@ def simulate(sequence: Sequence, *, now: datetime) -> Simulation:
             ):
                 result.skipped_by_condition += 1
                 continue
+            if step.only_if_no_open_task and lead.id in with_open_task:
+                result.skipped_by_open_task += 1
+                continue
+            if step.only_if_not_replied:
+                result.assumed_no_reply += 1
             if step.channel != "email":
                 result.tasks += 1
                 continue
@@ -146,6 +177,16 @@ def _history(ids: list[uuid.UUID]):
         for reply in db.session.scalars(sa.select(LeadReply).where(LeadReply.lead_id.in_(chunk))):
             replies.setdefault(reply.lead_id, []).append(reply)
     return last_sent, replies
+
+
+def _leads_with_open_task(ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    found: set[uuid.UUID] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        found.update(
+            db.session.scalars(sa.select(Task.lead_id).where(Task.lead_id.in_(chunk), Task.status == "open"))
+        )
+    return found
 
 
 def _other_sequences(sequence: Sequence, tenant: Tenant, now: datetime) -> list[tuple[str, int]]:

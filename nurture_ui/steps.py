@@ -12,6 +12,7 @@ prefix may be rearranged freely, so each enrollment still runs exactly the steps
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -45,11 +46,28 @@ class StepInput:
     requires_human_approval: bool = False
     conditions: dict = field(default_factory=dict)
     instructions: str = ""
+    same_thread: bool = False
+    only_if_not_replied: bool = False
+    only_if_no_open_task: bool = False
 
 
-def step_errors(tenant_id: uuid.UUID, data: StepInput) -> dict[str, list[str]]:
-    """Field-level problems with ``data``: ``{"delay_hours": ["…"], …}``; empty when it may be saved."""
+def step_errors(
+    tenant_id: uuid.UUID, data: StepInput, *, earlier_steps: Iterable[SequenceStep] = ()
+) -> dict[str, list[str]]:
+    """Field-level problems with ``data``: ``{"delay_hours": ["…"], …}``; empty when it may be saved.
+
+    ``earlier_steps`` are the steps before the one being saved: a follow-up in the same thread, or a step that
+    runs only if the previous email got no reply, needs an email step among them."""
     errors: dict[str, list[str]] = {}
+    earlier_email = any(s.channel == "email" for s in earlier_steps)
+    if data.same_thread and data.channel == "email" and not earlier_email:
+        errors["same_thread"] = [
+            "The first email of a sequence cannot reply in an earlier email's thread: there is none before it."
+        ]
+    if data.only_if_not_replied and not earlier_email:
+        errors["only_if_not_replied"] = [
+            "No email comes before this step, so there is no previous email to have been replied to."
+        ]
     if data.channel not in STEP_CHANNELS:
         errors["channel"] = ["Choose email, task or call reminder."]
     if not isinstance(data.delay_hours, int) or not 0 <= data.delay_hours <= MAX_DELAY_HOURS:
@@ -86,6 +104,9 @@ def _apply(step: SequenceStep, data: StepInput) -> None:
     step.requires_human_approval = bool(data.requires_human_approval) and data.channel == "email"
     step.conditions = data.conditions or {}
     step.instructions = (data.instructions or "").strip() if data.channel != "email" else ""
+    step.same_thread = bool(data.same_thread) and data.channel == "email"
+    step.only_if_not_replied = bool(data.only_if_not_replied)
+    step.only_if_no_open_task = bool(data.only_if_no_open_task)
 
 
 def _lock(sequence: Sequence, step: SequenceStep | None = None) -> None:
@@ -99,7 +120,7 @@ def _lock(sequence: Sequence, step: SequenceStep | None = None) -> None:
 def add_step(sequence: Sequence, data: StepInput, *, actor: User) -> SequenceStep:
     """Append a step at N+1 (committed). Raises ``SequenceRefused`` when not editable or invalid."""
     _lock(sequence)
-    _refuse_errors(sequence, data)
+    _refuse_errors(sequence, data, earlier_steps=sequence.steps)
     count = db.session.scalar(
         sa.select(sa.func.count(SequenceStep.id)).where(SequenceStep.sequence_id == sequence.id)
     )
@@ -117,7 +138,7 @@ def update_step(step: SequenceStep, data: StepInput, *, actor: User) -> None:
     """Change a step's content in place; its position stays (committed)."""
     sequence = step.sequence
     _lock(sequence, step)
-    _refuse_errors(sequence, data)
+    _refuse_errors(sequence, data, earlier_steps=steps_before(sequence, step))
     _apply(step, data)
     _touch(sequence, actor, "step_updated", {"step": step.step_order, "channel": step.channel})
     db.session.commit()
@@ -207,8 +228,15 @@ def _renumber(sequence: Sequence, ordered_ids: list[uuid.UUID]) -> None:
             db.session.expire(step, ["step_order"])
 
 
-def _refuse_errors(sequence: Sequence, data: StepInput) -> None:
-    errors = step_errors(sequence.tenant_id, data)
+def steps_before(sequence: Sequence, step: SequenceStep | None) -> list[SequenceStep]:
+    """The steps before ``step`` (all of them for a step not added yet, ``None``)."""
+    if step is None:
+        return list(sequence.steps)
+    return [s for s in sequence.steps if s.step_order < step.step_order]
+
+
+def _refuse_errors(sequence: Sequence, data: StepInput, *, earlier_steps: Iterable[SequenceStep]) -> None:
+    errors = step_errors(sequence.tenant_id, data, earlier_steps=earlier_steps)
     if errors:
         raise SequenceRefused([message for messages in errors.values() for message in messages])
 

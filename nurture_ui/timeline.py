@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from nurture_ui import reasons
+from nurture_ui.engine import follow_ups
 from nurture_ui.engine.executor import CAPPED_MESSAGE_STATUSES
 from nurture_ui.engine.schedule import delay_ends_at, send_window_for
 from nurture_ui.extensions import db
@@ -141,6 +142,10 @@ def describe(
         entry.tone = "muted"
     elif kind == "nurture_step_executed":
         entry.title, entry.detail, entry.tone = _describe_executed(data, step, messages, tasks)
+    elif kind == "email_unthreaded":
+        entry.title = f"{step}: sent with its own subject" if step else "Sent with its own subject"
+        entry.detail = follow_ups.UNTHREADED_WORDS.get(data.get("reason"), "It was not sent in the thread.")
+        entry.tone = "warn"
     elif kind == "nurture_paused":
         entry.title = "Paused"
         entry.detail = reasons.pause_reason(data.get("reason")).capitalize()
@@ -220,7 +225,8 @@ def describe(
 
 def _describe_executed(data, step, messages, tasks) -> tuple[str, str, str]:
     if data.get("outcome") == "skipped":
-        return f"{step} skipped", "Its conditions did not hold for this lead.", "muted"
+        because = follow_ups.SKIP_WORDS.get(data.get("reason"), "Its conditions did not hold for this lead.")
+        return f"{step} skipped", because, "muted"
     if data.get("outcome") == "rejected":
         verdict = "exit this lead" if data.get("action") == "exit" else "skip this step"
         note = f" — “{data['note']}”" if data.get("note") else ""
@@ -408,6 +414,12 @@ def plan_remaining_steps(
         details = []
         if step.conditions:
             details.append("Runs only if its conditions hold")
+        if step.only_if_not_replied:
+            details.append("Runs only if the previous email got no reply")
+        if step.only_if_no_open_task:
+            details.append("Runs only if the lead has no open task")
+        if step.channel == "email" and step.same_thread:
+            details.append("Replies in the earlier email's thread")
         if step.channel == "email" and step.requires_human_approval:
             details.append("Needs approval before it goes")
         if step.channel in ("task", "call_reminder"):

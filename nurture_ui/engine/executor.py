@@ -30,6 +30,12 @@ from sqlalchemy.orm import selectinload
 from nurture_ui import activity, clock, new_rows
 from nurture_ui.drafting import TEMPLATE, Draft, DraftRequest, drafter_for
 from nurture_ui.engine.content import render_step_email
+from nurture_ui.engine.follow_ups import (
+    SentEmail,
+    activity_condition_failure,
+    earlier_sent_email,
+    follow_up_thread,
+)
 from nurture_ui.engine.stops import send_hold, send_refusal, step_conditions_hold
 from nurture_ui.engine.transitions import (
     advance_in_session,
@@ -92,6 +98,10 @@ class _BatchContext:
     approved: dict[uuid.UUID, OutboundMessage] = field(default_factory=dict)
     # The enabled mailbox of each lead owner who has one: their leads' emails go out from it.
     owner_mailboxes: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
+    # The emails each enrollment has sent, and the leads with an open task: read only when a step of the
+    # batch's sequences follows up in the same thread or has an activity condition.
+    sent_emails: dict[uuid.UUID, list[SentEmail]] = field(default_factory=dict)
+    leads_with_open_task: set[uuid.UUID] = field(default_factory=set)
 
     @classmethod
     def load(
@@ -158,7 +168,36 @@ class _BatchContext:
             )
         }
         owner_mailboxes = owner_mailbox_ids(owner_ids)
-        return cls(sequences, tenants, templates, replies, last_outbound, approved, owner_mailboxes)
+        context = cls(sequences, tenants, templates, replies, last_outbound, approved, owner_mailboxes)
+        all_steps = [st for s in sequences.values() for st in s.steps]
+        if any(st.same_thread or st.only_if_not_replied for st in all_steps):
+            context.sent_emails = sent_emails_of(enrollment_ids)
+        if any(st.only_if_no_open_task for st in all_steps):
+            context.leads_with_open_task = set(
+                session.scalars(
+                    sa.select(Task.lead_id).where(one_of(Task.lead_id, lead_ids), Task.status == "open")
+                )
+            )
+        return context
+
+
+def sent_emails_of(enrollment_ids) -> dict[uuid.UUID, list[SentEmail]]:
+    """The emails each of these enrollments sent to its lead (status ``sent``), in one query."""
+    found: dict[uuid.UUID, list[SentEmail]] = {}
+    for row in db.session.execute(
+        sa.select(
+            OutboundMessage.enrollment_id,
+            OutboundMessage.step_order,
+            OutboundMessage.subject,
+            OutboundMessage.message_id,
+            OutboundMessage.thread_references,
+            OutboundMessage.sent_at,
+        ).where(one_of(OutboundMessage.enrollment_id, enrollment_ids), OutboundMessage.status == "sent")
+    ):
+        found.setdefault(row.enrollment_id, []).append(
+            SentEmail(row.step_order, row.subject, row.message_id, row.thread_references, row.sent_at)
+        )
+    return found
 
 
 def owner_mailbox_ids(owner_ids) -> dict[uuid.UUID, uuid.UUID]:
@@ -337,6 +376,18 @@ def execute_step(
         _record_executed(enrollment, step, now, outcome="skipped", reason="conditions")
         advance()
         return "skipped"
+    earlier = earlier_sent_email(step.step_order, context.sent_emails.get(enrollment.id, ()))
+    failure = activity_condition_failure(
+        step,
+        earlier=earlier,
+        replies=replies,
+        has_open_task=lead.id in context.leads_with_open_task,
+        now=now,
+    )
+    if failure is not None:
+        _record_executed(enrollment, step, now, outcome="skipped", reason=failure)
+        advance()
+        return "skipped"
     if step.channel == "email":
         return _execute_email(enrollment, lead, step, tenant, context, now, report, advance, sequence)
     return _execute_task(enrollment, lead, step, now)
@@ -397,6 +448,24 @@ def _execute_email(enrollment, lead, step, tenant, context, now, report, advance
         subject, body, drafter = draft.subject, draft.body, draft.drafter
         review_reason = review_reason_for(template, draft)
     message_id = uuid.uuid4()
+    thread = None
+    if step.same_thread:
+        # After the drafter: a follow-up's subject is the thread's, whoever wrote the body.
+        thread = follow_up_thread(
+            subject, earlier_sent_email(step.step_order, context.sent_emails.get(enrollment.id, ()))
+        )
+        subject = thread.subject
+        if thread.unthreaded_reason:
+            activity.record_for_enrollment(
+                "email_unthreaded",
+                enrollment,
+                data={
+                    "step": step.step_order,
+                    "message": str(message_id),
+                    "reason": thread.unthreaded_reason,
+                },
+                occurred_at=now,
+            )
     new_rows.add(
         OutboundMessage,
         id=message_id,
@@ -414,6 +483,8 @@ def _execute_email(enrollment, lead, step, tenant, context, now, report, advance
         review_reason=review_reason,
         queued_at=None if needs_review else now,
         message_id=new_message_id(),
+        in_reply_to=thread.in_reply_to if thread else None,
+        thread_references=thread.references if thread else None,
         attempts=0,
         mailbox_id=context.owner_mailboxes.get(lead.owner_id),
         created_at=now,

@@ -153,6 +153,8 @@ _FACTS = (
         _M.c.subject,
         _M.c.body,
         _M.c.message_id,
+        _M.c.in_reply_to,
+        _M.c.thread_references,
         _M.c.attempts,
         _M.c.mailbox_id,
         _M.c.send_after,

@@ -95,6 +95,10 @@ class OutboundMessage(IdMixin, TenantMixin, TimestampMixin, db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The RFC 5322 Message-ID, fixed when the message is created so a retry carries the same one.
     message_id: Mapped[str] = mapped_column(sa.String(255), nullable=False, unique=True)
+    # The threading headers of a follow-up in the same thread (None: the email starts its own thread):
+    # In-Reply-To is the earlier email's Message-ID, References that email's References plus its Message-ID.
+    in_reply_to: Mapped[str | None] = mapped_column(sa.String(255))
+    thread_references: Mapped[str | None] = mapped_column(sa.Text)
     attempts: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
     error: Mapped[str | None] = mapped_column(sa.Text)
     # Not to be sent before this instant: the sender held it (frequency cap, mailbox spacing or daily

@@ -84,6 +84,18 @@ class SequenceStep(IdMixin, TenantMixin, TimestampMixin, db.Model):
     conditions: Mapped[dict] = mapped_column(JSONType, nullable=False, default=dict)
     # What a task or call reminder asks the owner to do.
     instructions: Mapped[str] = mapped_column(sa.Text, nullable=False, default="")
+    # An email that replies in the thread of the enrollment's earlier email (nurture_ui.engine.follow_ups).
+    same_thread: Mapped[bool] = mapped_column(
+        sa.Boolean, nullable=False, default=False, server_default=sa.false()
+    )
+    # Activity conditions beside the rule over the lead's fields: the step runs only if the previous email
+    # got no reply, only if the lead has no open task (nurture_ui.engine.follow_ups).
+    only_if_not_replied: Mapped[bool] = mapped_column(
+        sa.Boolean, nullable=False, default=False, server_default=sa.false()
+    )
+    only_if_no_open_task: Mapped[bool] = mapped_column(
+        sa.Boolean, nullable=False, default=False, server_default=sa.false()
+    )
 
     sequence = relationship("Sequence", back_populates="steps")
 

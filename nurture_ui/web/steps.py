@@ -40,6 +40,9 @@ class StepForm(FlaskForm):
     template_id = SelectField("Template", choices=[], validate_choice=False)
     requires_human_approval = BooleanField("A person approves each email before it is sent")
     instructions = TextAreaField("Instructions for the owner", validators=[Optional()])
+    same_thread = BooleanField("Follow up in the same thread (“Re:” the earlier email, one conversation)")
+    only_if_not_replied = BooleanField("Only if the previous email was not replied to")
+    only_if_no_open_task = BooleanField("Only if the lead has no open task")
 
 
 def _form(sequence: Sequence, step: SequenceStep | None = None) -> StepForm:
@@ -58,6 +61,9 @@ def _form(sequence: Sequence, step: SequenceStep | None = None) -> StepForm:
         form.template_id.data = step.template_id or ""
         form.requires_human_approval.data = step.requires_human_approval
         form.instructions.data = step.instructions
+        form.same_thread.data = step.same_thread
+        form.only_if_not_replied.data = step.only_if_not_replied
+        form.only_if_no_open_task.data = step.only_if_no_open_task
     elif step is None and request.method != "POST":
         form.delay_value.data, form.delay_unit.data = (2, "days") if sequence.steps else (0, "days")
     return form
@@ -117,8 +123,11 @@ def _save(sequence: Sequence, step: SequenceStep | None):
         requires_human_approval=form.requires_human_approval.data,
         conditions=conditions,
         instructions=form.instructions.data or "",
+        same_thread=form.same_thread.data,
+        only_if_not_replied=form.only_if_not_replied.data,
+        only_if_no_open_task=form.only_if_no_open_task.data,
     )
-    errors = steps.step_errors(sequence.tenant_id, data)
+    errors = steps.step_errors(sequence.tenant_id, data, earlier_steps=steps.steps_before(sequence, step))
     if errors:
         for name, messages in errors.items():
             target = {"delay_hours": "delay_value"}.get(name, name)
