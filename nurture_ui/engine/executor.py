@@ -27,7 +27,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from nurture_ui import activity, clock, new_rows
+from nurture_ui import activity, clock, new_rows, variants
 from nurture_ui.drafting import TEMPLATE, Draft, DraftRequest, drafter_for
 from nurture_ui.engine.content import render_step_email
 from nurture_ui.engine.stops import send_hold, send_refusal, step_conditions_hold
@@ -122,7 +122,7 @@ class _BatchContext:
             t.id: t
             for t in session.scalars(sa.select(Tenant).where(Tenant.id.in_({r.tenant_id for r in rows})))
         }
-        keys = {st.template_id for s in sequences.values() for st in s.steps if st.template_id}
+        keys = {key for s in sequences.values() for st in s.steps for key in variants.template_keys(st)}
         templates = {}
         if keys:
             for template in session.scalars(
@@ -205,6 +205,10 @@ def execute_batch(
     ids = [uuid.UUID(str(i)) for i in enrollment_ids]
     if not ids:
         return BatchReport()
+    from nurture_ui.variant_results import refresh_winners
+
+    # An A/B step whose winner is now clear sends only the winner from this batch on (at most a check a minute).
+    refresh_winners(ids, now)
     with _objects_survive_commits():
         try:
             report = _execute_together(ids, now)
@@ -347,10 +351,18 @@ def _execute_email(enrollment, lead, step, tenant, context, now, report, advance
     if held is not None and held.step_order == step.step_order:
         return _queue_approved(enrollment, lead, step, held, context, now, report, advance)
 
-    template = context.templates.get((enrollment.tenant_id, step.template_id))
+    # An A/B step: the enrollment's variant (the same on every retry), its template and subject.
+    drawn = variants.variant_for(step, enrollment.id)
+    letter, template_key, subject_override = (
+        (drawn[0], drawn[1]["template_id"], drawn[1].get("subject") or "")
+        if drawn
+        else (None, step.template_id, "")
+    )
+    template = context.templates.get((enrollment.tenant_id, template_key))
     if template is None:
-        pause_in_session(enrollment, reason="template_missing", now=now, data={"template": step.template_id})
+        pause_in_session(enrollment, reason="template_missing", now=now, data={"template": template_key})
         return "paused"
+    template = variants.with_subject(template, subject_override)
     try:
         subject, body = render_step_email(template, lead, lead.owner)
     except Exception as error:  # a template a person wrote: its error is theirs to read, not a crash
@@ -358,9 +370,10 @@ def _execute_email(enrollment, lead, step, tenant, context, now, report, advance
             enrollment,
             reason="render_failed",
             now=now,
-            data={"template": step.template_id, "error": str(error)},
+            data={"template": template_key, "error": str(error)},
         )
         return "paused"
+    variant_data = {"variant": letter} if letter else {}
 
     from nurture_ui.mailer import new_message_id
 
@@ -405,13 +418,16 @@ def _execute_email(enrollment, lead, step, tenant, context, now, report, advance
         message_id=new_message_id(),
         attempts=0,
         mailbox_id=context.owner_mailboxes.get(lead.owner_id),
+        variant=letter,
         created_at=now,
         updated_at=now,
     )
     if needs_review:
-        pause_in_session(enrollment, reason="approval", now=now, data={"message": str(message_id)})
+        pause_in_session(
+            enrollment, reason="approval", now=now, data={"message": str(message_id), **variant_data}
+        )
         return "paused"
-    _record_executed(enrollment, step, now, message=str(message_id))
+    _record_executed(enrollment, step, now, message=str(message_id), **variant_data)
     context.last_outbound[lead.id] = now
     report.queued_message_ids.append(message_id)
     return "completed" if advance() == "completed" else "executed"
@@ -436,7 +452,8 @@ def _queue_approved(enrollment, lead, step, message, context, now, report, advan
     message.queued_at = now
     message.updated_at = now
     message.mailbox_id = context.owner_mailboxes.get(lead.owner_id)
-    _record_executed(enrollment, step, now, message=str(message.id), approved=True)
+    variant_data = {"variant": message.variant} if message.variant else {}
+    _record_executed(enrollment, step, now, message=str(message.id), approved=True, **variant_data)
     context.last_outbound[lead.id] = now
     report.queued_message_ids.append(message.id)
     return "completed" if advance() == "completed" else "executed"
