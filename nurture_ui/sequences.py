@@ -187,6 +187,8 @@ def duplicate_sequence(sequence: Sequence, *, actor: User) -> Sequence:
             requires_human_approval=step.requires_human_approval,
             conditions=copy.deepcopy(step.conditions),
             instructions=step.instructions,
+            variants=copy.deepcopy(step.variants),
+            auto_winner_min_sends=step.auto_winner_min_sends,
         )
         for step in sequence.steps
     ]
@@ -226,6 +228,12 @@ def activation_problems(sequence: Sequence, tenant: Tenant) -> list[str]:
             problems.append(
                 f"Step {step.step_order} uses the template '{step.template_id}', which does not exist."
             )
+        for index, variant in enumerate(step.variants or []):
+            if index and variant["template_id"] not in keys:
+                problems.append(
+                    f"Step {step.step_order}, variant {'ABCD'[index]} uses the template "
+                    f"'{variant['template_id']}', which does not exist."
+                )
     problems += [f"Entry rules: {e}" for e in rules.validate(sequence.entry_rules or {}, kind="entry")]
     problems += [f"Exit rules: {e}" for e in rules.validate(sequence.exit_rules or {}, kind="exit")]
     for step in steps:

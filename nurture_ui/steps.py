@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from nurture_ui import activity, clock, rules
+from nurture_ui import activity, clock, rules, variants
 from nurture_ui.extensions import db
 from nurture_ui.models import STEP_CHANNELS, EmailTemplate, Enrollment, Sequence, SequenceStep, User
 from nurture_ui.sequences import SequenceRefused, lock_sequence, require_editable
@@ -33,6 +33,9 @@ class StepInput:
     requires_human_approval: bool = False
     conditions: dict = field(default_factory=dict)
     instructions: str = ""
+    # A/B test (email only): 2-4 variants, or none; the auto-winner's minimum sends per variant, or None (off).
+    variants: list[variants.VariantInput] = field(default_factory=list)
+    auto_winner_min_sends: int | None = None
 
 
 def step_errors(tenant_id: uuid.UUID, data: StepInput) -> dict[str, list[str]]:
@@ -42,7 +45,7 @@ def step_errors(tenant_id: uuid.UUID, data: StepInput) -> dict[str, list[str]]:
         errors["channel"] = ["Choose email, task or call reminder."]
     if not isinstance(data.delay_hours, int) or not 0 <= data.delay_hours <= MAX_DELAY_HOURS:
         errors["delay_hours"] = ["The delay is a whole number of hours from 0 to a year."]
-    if data.channel == "email" and data.template_id:
+    if data.channel == "email" and data.template_id and not data.variants:  # variants check their own
         exists = db.session.scalar(
             sa.select(EmailTemplate.id).where(
                 EmailTemplate.tenant_id == tenant_id, EmailTemplate.key == data.template_id
@@ -52,6 +55,11 @@ def step_errors(tenant_id: uuid.UUID, data: StepInput) -> dict[str, list[str]]:
             errors["template_id"] = [f"There is no template '{data.template_id}'."]
     if len(data.instructions or "") > MAX_INSTRUCTIONS:
         errors["instructions"] = [f"Use at most {MAX_INSTRUCTIONS} characters."]
+    if data.channel == "email":
+        errors.update(variants.variant_errors(tenant_id, data.variants))
+        minimum = data.auto_winner_min_sends
+        if minimum is not None and not 10 <= minimum <= variants.MAX_MIN_SENDS:
+            errors["auto_winner_min_sends"] = ["The minimum is a whole number of sends from 10."]
     condition_errors = rules.validate(data.conditions, kind="condition")
     if condition_errors:
         errors["conditions"] = condition_errors
@@ -65,6 +73,23 @@ def _apply(step: SequenceStep, data: StepInput) -> None:
     step.requires_human_approval = bool(data.requires_human_approval) and data.channel == "email"
     step.conditions = data.conditions or {}
     step.instructions = (data.instructions or "").strip() if data.channel != "email" else ""
+    _apply_variants(step, data)
+
+
+def _apply_variants(step: SequenceStep, data: StepInput) -> None:
+    """Variant A's template is the step's template; a change of what the variants say (not of their weights)
+    starts the test afresh, so an earlier winner no longer holds."""
+    stored = variants.stored_variants(data.variants) if data.channel == "email" else []
+    if stored:
+        step.template_id = stored[0]["template_id"]
+
+    def content(vs):
+        return [(v["template_id"], v.get("subject") or "") for v in vs or []]
+
+    if content(stored) != content(step.variants):
+        step.winner_variant = step.winner_declared_at = step.winner_evidence = step.winner_checked_at = None
+    step.variants = stored
+    step.auto_winner_min_sends = data.auto_winner_min_sends if stored else None
 
 
 def _lock(sequence: Sequence, step: SequenceStep | None = None) -> None:
