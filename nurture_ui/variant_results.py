@@ -4,7 +4,8 @@ A variant's figures count the step's *sent* emails drawn for it (``OutboundMessa
 
 - sent: those emails
 - replied: those whose lead sent a conversation reply (positive, neutral or negative) after the email went
-  and before the enrollment's next step ran — the page credits every reply to the last step that ran
+  and before the enrollment's next step ran — the page credits every reply to the last step that ran. A reply
+  after the enrollment ended counts too: the last email of a sequence is answered after it completes
 - positive: the same with a positive reply
 - converted: those whose lead has converted since
 
@@ -76,9 +77,9 @@ class StepTest:
     winner_note: str | None = None
 
 
-def _reply_credited_to_step(m, sentiments, now: datetime):
-    """EXISTS a reply of ``sentiments`` from the message's lead after it was sent, while enrolled, before any
-    later step of the enrollment ran."""
+def _reply_credited_to_step(m, sentiments):
+    """EXISTS a reply of ``sentiments`` from the message's lead after it was sent, before any later step of
+    the enrollment ran."""
     later = Activity.__table__.alias("later_run")
     later_step_ran = sa.exists().where(
         later.c.enrollment_id == m.enrollment_id,
@@ -91,7 +92,6 @@ def _reply_credited_to_step(m, sentiments, now: datetime):
         LeadReply.lead_id == m.lead_id,
         LeadReply.tenant_id == m.tenant_id,
         LeadReply.received_at >= m.sent_at,
-        LeadReply.received_at <= sa.func.coalesce(Enrollment.ended_on, now),
         LeadReply.sentiment.in_(sentiments),
         ~later_step_ran,
     )
@@ -101,7 +101,7 @@ def _count_if(condition) -> sa.ColumnElement:
     return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
 
 
-def variant_figures(step: SequenceStep, now: datetime, cohort=None) -> list[VariantFigures]:
+def variant_figures(step: SequenceStep, cohort=None) -> list[VariantFigures]:
     """The figures of each of ``step``'s variants (see the module), in one query; ``cohort``: an optional
     condition on ``Enrollment`` (the performance page's date range)."""
     figures = [
@@ -118,8 +118,8 @@ def variant_figures(step: SequenceStep, now: datetime, cohort=None) -> list[Vari
         sa.select(
             m.variant,
             sa.func.count(),
-            _count_if(_reply_credited_to_step(m, CONVERSATION, now)),
-            _count_if(_reply_credited_to_step(m, ("positive",), now)),
+            _count_if(_reply_credited_to_step(m, CONVERSATION)),
+            _count_if(_reply_credited_to_step(m, ("positive",))),
             _count_if(converted),
         )
         .join(Enrollment, Enrollment.id == m.enrollment_id)
@@ -143,7 +143,7 @@ def variant_figures(step: SequenceStep, now: datetime, cohort=None) -> list[Vari
 
 def step_test(step: SequenceStep, now: datetime, cohort=None) -> StepTest:
     """``step``'s variants with their figures, the verdict, and the note on its declared winner (if any)."""
-    figures = variant_figures(step, now, cohort)
+    figures = variant_figures(step, cohort)
     comparison = compare([Arm(f.letter, f.sent, f.replied) for f in figures])
     return StepTest(step, figures, comparison, winner_note=winner_note(step))
 
@@ -222,7 +222,7 @@ def check_winner(step: SequenceStep, now: datetime) -> bool:
     if step.winner_variant or step.auto_winner_min_sends is None or len(step.variants or []) < 2:
         return False
     minimum = step.auto_winner_min_sends or DEFAULT_MIN_SENDS
-    figures = variant_figures(step, now)
+    figures = variant_figures(step)
     if any(f.sent < minimum for f in figures):
         return False
     comparison = compare([Arm(f.letter, f.sent, f.replied) for f in figures])
