@@ -74,26 +74,34 @@ class StepTest:
     step: SequenceStep
     variants: list[VariantFigures]
     comparison: Comparison
-    winner_note: str | None = None
+    winner_figures: str = ""
 
 
 def _reply_credited_to_step(m, sentiments):
     """EXISTS a reply of ``sentiments`` from the message's lead after it was sent, before any later step of
     the enrollment ran."""
     later = Activity.__table__.alias("later_run")
-    later_step_ran = sa.exists().where(
-        later.c.enrollment_id == m.enrollment_id,
-        later.c.type == "nurture_step_executed",
-        later.c.data["step"].as_integer() > m.step_order,
-        sa.func.coalesce(later.c.data["outcome"].as_string(), "") != "skipped",
-        later.c.occurred_at <= LeadReply.received_at,
+    later_step_ran = (
+        sa.exists()
+        .where(
+            later.c.enrollment_id == m.enrollment_id,
+            later.c.type == "nurture_step_executed",
+            later.c.data["step"].as_integer() > m.step_order,
+            sa.func.coalesce(later.c.data["outcome"].as_string(), "") != "skipped",
+            later.c.occurred_at <= LeadReply.received_at,
+        )
+        .correlate_except(later)
     )
-    return sa.exists().where(
-        LeadReply.lead_id == m.lead_id,
-        LeadReply.tenant_id == m.tenant_id,
-        LeadReply.received_at >= m.sent_at,
-        LeadReply.sentiment.in_(sentiments),
-        ~later_step_ran,
+    return (
+        sa.exists()
+        .where(
+            LeadReply.lead_id == m.lead_id,
+            LeadReply.tenant_id == m.tenant_id,
+            LeadReply.received_at >= m.sent_at,
+            LeadReply.sentiment.in_(sentiments),
+            ~later_step_ran,
+        )
+        .correlate_except(LeadReply)
     )
 
 
@@ -141,22 +149,22 @@ def variant_figures(step: SequenceStep, cohort=None) -> list[VariantFigures]:
     return figures
 
 
-def step_test(step: SequenceStep, now: datetime, cohort=None) -> StepTest:
-    """``step``'s variants with their figures, the verdict, and the note on its declared winner (if any)."""
+def step_test(step: SequenceStep, cohort=None) -> StepTest:
+    """``step``'s variants with their figures, the verdict, and what its declared winner (if any) was declared on."""
     figures = variant_figures(step, cohort)
     comparison = compare([Arm(f.letter, f.sent, f.replied) for f in figures])
-    return StepTest(step, figures, comparison, winner_note=winner_note(step))
+    return StepTest(step, figures, comparison, winner_figures=winner_figures(step))
 
 
-def winner_note(step: SequenceStep) -> str | None:
-    """ "B — reply rate 12.1% vs 6.3%, p = 0.004" for a step with a declared winner (the page adds since when)."""
+def winner_figures(step: SequenceStep) -> str:
+    """ " — reply rate 12.1% vs 6.3%, p = 0.004": what a declared winner was declared on ("" without one)."""
     if not step.winner_variant:
-        return None
+        return ""
     evidence = step.winner_evidence or {}
     rates = evidence.get("rates", {})
     mine = rates.get(step.winner_variant)
     others = [f"{rate * 100:.1f}%" for key, rate in sorted(rates.items()) if key != step.winner_variant]
-    note = step.winner_variant
+    note = ""
     if mine is not None and others:
         note += f" — reply rate {mine * 100:.1f}% vs {', '.join(others)}"
     if evidence.get("p_value") is not None:

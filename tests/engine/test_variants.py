@@ -137,7 +137,7 @@ def test_the_auto_winner_is_declared_on_its_evidence_and_then_only_the_winner_is
         group = by_variant[letter]
         for enrollment in group[: round(share * len(group))]:
             factories.make_reply(db.session.get(Enrollment, enrollment.id).lead, "neutral")
-    verdict = step_test(db.session.get(SequenceStep, step.id), clock.now()).comparison
+    verdict = step_test(db.session.get(SequenceStep, step.id)).comparison
     assert verdict.best == "B" and verdict.significant
 
     later = [enroll(factories.make_lead(tenant), sequence, clock.now()) for _ in range(40)]
