@@ -5,6 +5,10 @@ Why a computation and not the engine in a rolled-back transaction: the engine dr
 writing service and talks to Redis, which a rollback cannot undo, and replaying three weeks hour by hour
 for thousands of leads is slow. The schedule is deterministic, so this walks it with the engine's
 functions (``step_due_at``, ``send_hold``) and the same step conditions. It assumes nobody replies or exits.
+
+An A/B step's emails are split by variant: each lead gets the winner once one is declared, else a draw with the
+step's weights (``variants.variant_for``) — made on the lead's id, since the enrollment whose id the real draw
+hashes does not exist yet, so a lead's letter here shows the split rather than promising that lead's variant.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
-from nurture_ui import eligibility, rules
+from nurture_ui import eligibility, rules, variants
 from nurture_ui.engine.executor import CAPPED_MESSAGE_STATUSES
 from nurture_ui.engine.schedule import step_due_at
 from nurture_ui.engine.stops import send_hold
@@ -27,6 +31,7 @@ from nurture_ui.time_zones import first_zone
 
 DAYS = 21
 MAX_LEADS = 2_000
+SAMPLE_LEADS = 10  # the leads whose A/B variants the dry run lists
 
 
 @dataclass
@@ -39,6 +44,9 @@ class Simulation:
     skipped_by_condition: int = 0  # steps whose condition the lead fails: they do not run
     tasks: int = 0
     other_sequences: list[tuple[str, int]] = field(default_factory=list)  # (name, leads) live or left
+    # A/B steps: step order → emails per variant letter; and the first leads' letters, step by step.
+    variant_split: dict[int, Counter] = field(default_factory=dict)
+    variant_sample: list[tuple[str, dict[int, str]]] = field(default_factory=list)
 
     @property
     def emails(self) -> int:
@@ -92,6 +100,7 @@ def simulate(sequence: Sequence, *, now: datetime) -> Simulation:
     end = now + timedelta(days=DAYS)
     for lead, joined in zip(leads, _joins(sequence, tenant, leads, now), strict=True):
         at, sent = joined, last_sent.get(lead.id)
+        letters: dict[int, str] = {}
         for step in steps:
             earliest = at + timedelta(hours=step.delay_hours)
             at = step_due_at(earliest, step.channel, lead_timezone=lead.timezone, tenant=tenant)
@@ -116,6 +125,12 @@ def simulate(sequence: Sequence, *, now: datetime) -> Simulation:
                     break
             per_day[at.astimezone(zone).date()] += 1
             sent = at
+            drawn = variants.variant_for(step, lead.id)
+            if drawn is not None:
+                result.variant_split.setdefault(step.step_order, Counter())[drawn[0]] += 1
+                letters[step.step_order] = drawn[0]
+        if letters and len(result.variant_sample) < SAMPLE_LEADS:
+            result.variant_sample.append((lead.name, letters))
     result.days = [(today + timedelta(days=d), per_day[today + timedelta(days=d)]) for d in range(DAYS)]
     result.other_sequences = _other_sequences(sequence, tenant, now)
     return result
