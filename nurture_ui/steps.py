@@ -111,7 +111,8 @@ def add_step(sequence: Sequence, data: StepInput, *, actor: User) -> SequenceSte
     _apply(step, data)
     db.session.add(step)
     db.session.flush()
-    _touch(sequence, actor, "step_added", {"step": step.step_order, "channel": step.channel})
+    ab = {"variants": [v["weight"] for v in step.variants]} if step.variants else {}
+    _touch(sequence, actor, "step_added", {"step": step.step_order, "channel": step.channel, **ab})
     db.session.commit()
     db.session.refresh(sequence)
     return step
@@ -123,7 +124,8 @@ def update_step(step: SequenceStep, data: StepInput, *, actor: User) -> None:
     _lock(sequence, step)
     _refuse_errors(sequence, data)
     _apply(step, data)
-    _touch(sequence, actor, "step_updated", {"step": step.step_order, "channel": step.channel})
+    ab = {"variants": [v["weight"] for v in step.variants]} if step.variants else {}
+    _touch(sequence, actor, "step_updated", {"step": step.step_order, "channel": step.channel, **ab})
     db.session.commit()
 
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from nurture_ui import steps
 from nurture_ui.extensions import db
-from nurture_ui.models import SequenceStep
+from nurture_ui.models import Activity, SequenceStep
 from nurture_ui.sequences import SequenceRefused, activation_problems
 from nurture_ui.variants import VariantInput
 from tests import factories
@@ -90,6 +90,8 @@ def test_a_two_variant_step_is_saved_with_its_weights_subject_and_auto_winner(lo
         {"template_id": "intro-short", "subject": "Quick question, {{ lead.first_name }}", "weight": 30},
     ]
     assert step.template_id == "intro" and step.auto_winner_min_sends == 200
+    updated = db.session.scalars(sa.select(Activity).where(Activity.type == "step_updated")).one()
+    assert updated.data == {"step": 1, "channel": "email", "variants": [70, 30]}
     assert "A/B: A Intro 70% · B Intro Short 30%" in response.get_data(as_text=True)
     edit = client.get(f"/sequences/{sequence.id}/steps/{step.id}/edit", headers=HTMX).get_data(as_text=True)
     assert re.findall(r'name="variant-\d-weight"[^>]*value="(\d+)"', edit) == ["70", "30"]
