@@ -176,6 +176,8 @@ class Performance:
     bucket: str
     replies_before_first_step: int = 0
     funnel: list[tuple[str, int]] = field(default_factory=list)
+    # The A/B steps' variants and verdicts (nurture_ui.variant_results), in step order.
+    ab_tests: list = field(default_factory=list)
 
 
 def _step_number():
@@ -390,6 +392,9 @@ def sequence_performance(sequence: Sequence, span: DateRange, now: datetime) -> 
         ).all()
     ]
     over_time, bucket = enrollments_over_time(sequence.id, span, now)
+    from nurture_ui.variant_results import step_test
+
+    ab_tests = [step_test(s, None if everything else cohort) for s in steps if s.variants]
     ordered = [figures[s.step_order] for s in steps]
     funnel = [("Enrolled", headline.enrolled)]
     funnel += [(f"Reached step {f.step.step_order}", f.reached) for f in ordered]
@@ -404,6 +409,7 @@ def sequence_performance(sequence: Sequence, span: DateRange, now: datetime) -> 
         bucket=bucket,
         replies_before_first_step=before_first,
         funnel=funnel,
+        ab_tests=ab_tests,
     )
 
 

@@ -193,6 +193,8 @@ def duplicate_sequence(sequence: Sequence, *, actor: User) -> Sequence:
             same_thread=step.same_thread,
             only_if_not_replied=step.only_if_not_replied,
             only_if_no_open_task=step.only_if_no_open_task,
+            variants=copy.deepcopy(step.variants),
+            auto_winner_min_sends=step.auto_winner_min_sends,
         )
         for step in sequence.steps
     ]
@@ -232,6 +234,12 @@ def activation_problems(sequence: Sequence, tenant: Tenant) -> list[str]:
             problems.append(
                 f"Step {step.step_order} uses the template '{step.template_id}', which does not exist."
             )
+        for index, variant in enumerate(step.variants or []):
+            if index and variant["template_id"] not in keys:
+                problems.append(
+                    f"Step {step.step_order}, variant {'ABCD'[index]} uses the template "
+                    f"'{variant['template_id']}', which does not exist."
+                )
     problems += [f"Entry rules: {e}" for e in rules.validate(sequence.entry_rules or {}, kind="entry")]
     problems += [f"Exit rules: {e}" for e in rules.validate(sequence.exit_rules or {}, kind="exit")]
     for step in steps:

@@ -11,6 +11,10 @@ The activity conditions follow from that: "only if the previous email was not re
 (nobody replies). "Only if the lead has no open task" fails for a lead with a task open now, which the run
 assumes stays open; a task one of this sequence's own steps makes never counts, because the engine waits for
 it to be done before the next step runs.
+
+An A/B step's emails are split by variant: each lead gets the winner once one is declared, else a draw with the
+step's weights (``variants.variant_for``) — made on the lead's id, since the enrollment whose id the real draw
+hashes does not exist yet, so a lead's letter here shows the split rather than promising that lead's variant.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
-from nurture_ui import eligibility, rules
+from nurture_ui import eligibility, rules, variants
 from nurture_ui.engine.executor import CAPPED_MESSAGE_STATUSES
 from nurture_ui.engine.schedule import delay_ends_at, next_send_opening, send_window_for, step_due_at
 from nurture_ui.engine.stops import send_hold
@@ -42,6 +46,7 @@ from nurture_ui.time_zones import first_zone
 
 DAYS = 21
 MAX_LEADS = 2_000
+SAMPLE_LEADS = 10  # the leads whose A/B variants the dry run lists
 
 
 @dataclass
@@ -60,6 +65,9 @@ class Simulation:
     has_open_task_condition: bool = False
     tasks: int = 0
     other_sequences: list[tuple[str, int]] = field(default_factory=list)  # (name, leads) live or left
+    # A/B steps: step order → emails per variant letter; and the first leads' letters, step by step.
+    variant_split: dict[int, Counter] = field(default_factory=dict)
+    variant_sample: list[tuple[str, dict[int, str]]] = field(default_factory=list)
 
     @property
     def emails(self) -> int:
@@ -121,6 +129,7 @@ def simulate(sequence: Sequence, *, now: datetime) -> Simulation:
     end = now + timedelta(days=DAYS)
     for lead, joined in zip(leads, _joins(sequence, tenant, leads, now), strict=True):
         at, sent = joined, last_sent.get(lead.id)
+        letters: dict[int, str] = {}
         for step in steps:
             earliest = delay_ends_at(at, step, schedule, lead.timezone)
             at = step_due_at(earliest, step.channel, lead_timezone=lead.timezone, schedule=schedule)
@@ -156,6 +165,12 @@ def simulate(sequence: Sequence, *, now: datetime) -> Simulation:
                     break
             per_day[at.astimezone(zone).date()] += 1
             sent = at
+            drawn = variants.variant_for(step, lead.id)
+            if drawn is not None:
+                result.variant_split.setdefault(step.step_order, Counter())[drawn[0]] += 1
+                letters[step.step_order] = drawn[0]
+        if letters and len(result.variant_sample) < SAMPLE_LEADS:
+            result.variant_sample.append((lead.name, letters))
     result.days = [(today + timedelta(days=d), per_day[today + timedelta(days=d)]) for d in range(DAYS)]
     result.other_sequences = _other_sequences(sequence, tenant, now)
     return result

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from nurture_ui import activity, clock, rules
+from nurture_ui import activity, clock, rules, variants
 from nurture_ui.extensions import db
 from nurture_ui.models import (
     DELAY_UNITS,
@@ -49,6 +49,9 @@ class StepInput:
     same_thread: bool = False
     only_if_not_replied: bool = False
     only_if_no_open_task: bool = False
+    # A/B test (email only): 2-4 variants, or none; the auto-winner's minimum sends per variant, or None (off).
+    variants: list[variants.VariantInput] = field(default_factory=list)
+    auto_winner_min_sends: int | None = None
 
 
 def step_errors(
@@ -78,7 +81,7 @@ def step_errors(
         isinstance(data.delay_business_days, int) and 0 <= data.delay_business_days <= MAX_BUSINESS_DAYS
     ):
         errors["delay_hours"] = [f"Wait a whole number of business days from 0 to {MAX_BUSINESS_DAYS}."]
-    if data.channel == "email" and data.template_id:
+    if data.channel == "email" and data.template_id and not data.variants:  # variants check their own
         exists = db.session.scalar(
             sa.select(EmailTemplate.id).where(
                 EmailTemplate.tenant_id == tenant_id, EmailTemplate.key == data.template_id
@@ -88,6 +91,11 @@ def step_errors(
             errors["template_id"] = [f"There is no template '{data.template_id}'."]
     if len(data.instructions or "") > MAX_INSTRUCTIONS:
         errors["instructions"] = [f"Use at most {MAX_INSTRUCTIONS} characters."]
+    if data.channel == "email":
+        errors.update(variants.variant_errors(tenant_id, data.variants))
+        minimum = data.auto_winner_min_sends
+        if minimum is not None and not 10 <= minimum <= variants.MAX_MIN_SENDS:
+            errors["auto_winner_min_sends"] = ["The minimum is a whole number of sends from 10."]
     condition_errors = rules.validate(data.conditions, kind="condition")
     if condition_errors:
         errors["conditions"] = condition_errors
@@ -107,6 +115,23 @@ def _apply(step: SequenceStep, data: StepInput) -> None:
     step.same_thread = bool(data.same_thread) and data.channel == "email"
     step.only_if_not_replied = bool(data.only_if_not_replied)
     step.only_if_no_open_task = bool(data.only_if_no_open_task)
+    _apply_variants(step, data)
+
+
+def _apply_variants(step: SequenceStep, data: StepInput) -> None:
+    """Variant A's template is the step's template; a change of what the variants say (not of their weights)
+    starts the test afresh, so an earlier winner no longer holds."""
+    stored = variants.stored_variants(data.variants) if data.channel == "email" else []
+    if stored:
+        step.template_id = stored[0]["template_id"]
+
+    def content(vs):
+        return [(v["template_id"], v.get("subject") or "") for v in vs or []]
+
+    if content(stored) != content(step.variants):
+        step.winner_variant = step.winner_declared_at = step.winner_evidence = step.winner_checked_at = None
+    step.variants = stored
+    step.auto_winner_min_sends = data.auto_winner_min_sends if stored else None
 
 
 def _lock(sequence: Sequence, step: SequenceStep | None = None) -> None:
@@ -128,7 +153,8 @@ def add_step(sequence: Sequence, data: StepInput, *, actor: User) -> SequenceSte
     _apply(step, data)
     db.session.add(step)
     db.session.flush()
-    _touch(sequence, actor, "step_added", {"step": step.step_order, "channel": step.channel})
+    ab = {"variants": [v["weight"] for v in step.variants]} if step.variants else {}
+    _touch(sequence, actor, "step_added", {"step": step.step_order, "channel": step.channel, **ab})
     db.session.commit()
     db.session.refresh(sequence)
     return step
@@ -140,7 +166,8 @@ def update_step(step: SequenceStep, data: StepInput, *, actor: User) -> None:
     _lock(sequence, step)
     _refuse_errors(sequence, data, earlier_steps=steps_before(sequence, step))
     _apply(step, data)
-    _touch(sequence, actor, "step_updated", {"step": step.step_order, "channel": step.channel})
+    ab = {"variants": [v["weight"] for v in step.variants]} if step.variants else {}
+    _touch(sequence, actor, "step_updated", {"step": step.step_order, "channel": step.channel, **ab})
     db.session.commit()
 
 

@@ -380,13 +380,13 @@ def save_template(
 
 
 def _steps_using(tenant_id: uuid.UUID, key: str) -> list[SequenceStep]:
-    return list(
-        db.session.scalars(
-            sa.select(SequenceStep).where(
-                SequenceStep.tenant_id == tenant_id, SequenceStep.template_id == key
-            )
-        )
+    """The tenant's steps that send ``key``: as their template or as an A/B variant's."""
+    from nurture_ui.variants import template_keys
+
+    steps = db.session.scalars(
+        sa.select(SequenceStep).where(SequenceStep.tenant_id == tenant_id, SequenceStep.channel == "email")
     )
+    return [step for step in steps if key in template_keys(step)]
 
 
 def delete_template(template: EmailTemplate, *, actor: User) -> list[str]:

@@ -27,7 +27,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from nurture_ui import activity, clock, new_rows
+from nurture_ui import activity, clock, new_rows, variants
 from nurture_ui.drafting import TEMPLATE, Draft, DraftRequest, drafter_for
 from nurture_ui.engine.content import render_step_email
 from nurture_ui.engine.follow_ups import (
@@ -76,6 +76,8 @@ class BatchReport:
 
     outcomes: dict[str, int] = field(default_factory=dict)
     queued_message_ids: list[uuid.UUID] = field(default_factory=list)
+    # A/B steps with an auto-winner still open that drew variants: their check runs after the batch.
+    auto_winner_steps: set[uuid.UUID] = field(default_factory=set)
 
     def count(self, outcome: str) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
@@ -132,7 +134,7 @@ class _BatchContext:
             t.id: t
             for t in session.scalars(sa.select(Tenant).where(Tenant.id.in_({r.tenant_id for r in rows})))
         }
-        keys = {st.template_id for s in sequences.values() for st in s.steps if st.template_id}
+        keys = {key for s in sequences.values() for st in s.steps for key in variants.template_keys(st)}
         templates = {}
         if keys:
             for template in session.scalars(
@@ -259,6 +261,11 @@ def execute_batch(
         from nurture_ui.jobs import enqueue_send as enqueue
 
         enqueue(report.queued_message_ids, explicit_now)
+    if report.auto_winner_steps:
+        from nurture_ui.variant_results import check_winners
+
+        # The A/B steps this batch drew for: a winner found now gets every later draw (a check a minute at most).
+        check_winners(report.auto_winner_steps, now)
     return report
 
 
@@ -409,10 +416,20 @@ def _execute_email(enrollment, lead, step, tenant, context, now, report, advance
     if held is not None and held.step_order == step.step_order:
         return _queue_approved(enrollment, lead, step, held, context, now, report, advance)
 
-    template = context.templates.get((enrollment.tenant_id, step.template_id))
+    # An A/B step: the enrollment's variant (the same on every retry), its template and subject.
+    drawn = variants.variant_for(step, enrollment.id)
+    if drawn and step.auto_winner_min_sends is not None and not step.winner_variant:
+        report.auto_winner_steps.add(step.id)
+    letter, template_key, subject_override = (
+        (drawn[0], drawn[1]["template_id"], drawn[1].get("subject") or "")
+        if drawn
+        else (None, step.template_id, "")
+    )
+    template = context.templates.get((enrollment.tenant_id, template_key))
     if template is None:
-        pause_in_session(enrollment, reason="template_missing", now=now, data={"template": step.template_id})
+        pause_in_session(enrollment, reason="template_missing", now=now, data={"template": template_key})
         return "paused"
+    template = variants.with_subject(template, subject_override)
     try:
         subject, body = render_step_email(template, lead, lead.owner)
     except Exception as error:  # a template a person wrote: its error is theirs to read, not a crash
@@ -420,9 +437,10 @@ def _execute_email(enrollment, lead, step, tenant, context, now, report, advance
             enrollment,
             reason="render_failed",
             now=now,
-            data={"template": step.template_id, "error": str(error)},
+            data={"template": template_key, "error": str(error)},
         )
         return "paused"
+    variant_data = {"variant": letter} if letter else {}
 
     from nurture_ui.mailer import new_message_id
 
@@ -487,13 +505,16 @@ def _execute_email(enrollment, lead, step, tenant, context, now, report, advance
         thread_references=thread.references if thread else None,
         attempts=0,
         mailbox_id=context.owner_mailboxes.get(lead.owner_id),
+        variant=letter,
         created_at=now,
         updated_at=now,
     )
     if needs_review:
-        pause_in_session(enrollment, reason="approval", now=now, data={"message": str(message_id)})
+        pause_in_session(
+            enrollment, reason="approval", now=now, data={"message": str(message_id), **variant_data}
+        )
         return "paused"
-    _record_executed(enrollment, step, now, message=str(message_id))
+    _record_executed(enrollment, step, now, message=str(message_id), **variant_data)
     context.last_outbound[lead.id] = now
     report.queued_message_ids.append(message_id)
     return "completed" if advance() == "completed" else "executed"
@@ -518,7 +539,8 @@ def _queue_approved(enrollment, lead, step, message, context, now, report, advan
     message.queued_at = now
     message.updated_at = now
     message.mailbox_id = context.owner_mailboxes.get(lead.owner_id)
-    _record_executed(enrollment, step, now, message=str(message.id), approved=True)
+    variant_data = {"variant": message.variant} if message.variant else {}
+    _record_executed(enrollment, step, now, message=str(message.id), approved=True, **variant_data)
     context.last_outbound[lead.id] = now
     report.queued_message_ids.append(message.id)
     return "completed" if advance() == "completed" else "executed"

@@ -387,7 +387,11 @@ def approve_message(
         and enrollment.pause_reason == "approval"
         and enrollment.current_step_order == message.step_order
     )
-    details = {"message": str(message.id), **({"edited": True} if edited else {})}
+    details = {
+        "message": str(message.id),
+        **({"edited": True} if edited else {}),
+        **({"variant": message.variant} if message.variant else {}),
+    }
     if hold is not None:
         held_until, hold_reason = hold
         held_until = max(held_until, now + hold_for)

@@ -108,6 +108,8 @@ class OutboundMessage(IdMixin, TenantMixin, TimestampMixin, db.Model):
     mailbox_id: Mapped[uuid.UUID | None] = mapped_column(
         sa.Uuid, sa.ForeignKey("mailboxes.id", ondelete="SET NULL")
     )
+    # The A/B variant ("A"-"D") this message was drawn for, None when its step has no variants.
+    variant: Mapped[str | None] = mapped_column(sa.String(1))
 
     lead = relationship("Lead")
     enrollment = relationship("Enrollment")

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from nurture_ui.extensions import db
-from nurture_ui.models.base import IdMixin, JSONType, TenantMixin, TimestampMixin, enum
+from nurture_ui.models.base import IdMixin, JSONType, TenantMixin, TimestampMixin, UTCDateTime, enum
 
 SEQUENCE_STATUSES = ("draft", "active", "paused", "archived")
 STEP_CHANNELS = ("email", "task", "call_reminder")
@@ -96,6 +97,17 @@ class SequenceStep(IdMixin, TenantMixin, TimestampMixin, db.Model):
     only_if_no_open_task: Mapped[bool] = mapped_column(
         sa.Boolean, nullable=False, default=False, server_default=sa.false()
     )
+    # A/B test of an email step (nurture_ui.variants): 2-4 of {"template_id", "subject", "weight"}, variant A
+    # first (its template is also ``template_id``); empty for a step without variants.
+    variants: Mapped[list] = mapped_column(JSONType, nullable=False, default=list)
+    # Auto-winner: once a variant beats the others at 95% after this many sends each, only it is sent.
+    auto_winner_min_sends: Mapped[int | None] = mapped_column(sa.Integer)
+    winner_variant: Mapped[str | None] = mapped_column(sa.String(1))
+    winner_declared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The figures the winner was declared on: rates, sends, p-value (shown on the performance page).
+    winner_evidence: Mapped[dict | None] = mapped_column(JSONType)
+    # The last auto-winner check: at most one a minute per step.
+    winner_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     sequence = relationship("Sequence", back_populates="steps")
 

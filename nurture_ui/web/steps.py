@@ -21,6 +21,7 @@ from nurture_ui.tenancy import get_or_404, parse_id
 from nurture_ui.web.access import ALL_ROLES, EDITORS, allow
 from nurture_ui.web.rule_forms import editor_from_form, editor_from_rule
 from nurture_ui.web.sequences import builder_context
+from nurture_ui.web.variant_forms import VariantRows, apply_action, rows_from_form, rows_from_step
 
 bp = Blueprint("steps", __name__, url_prefix="/sequences")
 
@@ -87,12 +88,18 @@ def _step_of(sequence_id, step_id) -> tuple[Sequence, SequenceStep]:
     return sequence, step
 
 
-def _render_form(sequence, form, step=None, cond_editor=None, errors=None, status=200):
+def _render_form(sequence, form, step=None, cond_editor=None, errors=None, status=200, variants=None):
+    if variants is None:
+        variants = rows_from_form(request.form) if request.method == "POST" else None
+    if variants is None:
+        variants = rows_from_step(step) if step is not None else VariantRows()
     html = render_template(
         "sequences/_partials/step_form.html",
         sequence=sequence,
         step=step,
         form=form,
+        variants=variants,
+        template_choices=template_names(sequence.tenant_id),
         cond_editor=cond_editor or editor_from_rule(step.conditions if step else {}, "cond"),
         users=team(sequence.tenant_id),
         form_errors=errors or [],
@@ -109,9 +116,16 @@ def _render_form(sequence, form, step=None, cond_editor=None, errors=None, statu
 def _save(sequence: Sequence, step: SequenceStep | None):
     form = _form(sequence, step)
     cond_editor = editor_from_form(request.form, "cond")
+    variants = rows_from_form(request.form)
+    action = request.form.get("variant_action")
+    if action:  # a variant row added or removed: the form comes back changed, nothing is saved
+        if action == "stop" and variants.rows:  # back to one template: variant A's
+            form.template_id.data = variants.rows[0].template_id
+        changed = apply_action(variants, action, form.template_id.data or "")
+        return _render_form(sequence, form, step, cond_editor, variants=changed)
     conditions = cond_editor.check()
-    if not form.validate_on_submit() or conditions is None:
-        return _render_form(sequence, form, step, cond_editor, status=422)
+    if not form.validate_on_submit() or conditions is None or variants.errors:
+        return _render_form(sequence, form, step, cond_editor, status=422, variants=variants)
     business = form.delay_unit.data == "business_days"
     hours = 0 if business else form.delay_value.data * (24 if form.delay_unit.data == "days" else 1)
     data = steps.StepInput(
@@ -126,16 +140,22 @@ def _save(sequence: Sequence, step: SequenceStep | None):
         same_thread=form.same_thread.data,
         only_if_not_replied=form.only_if_not_replied.data,
         only_if_no_open_task=form.only_if_no_open_task.data,
+        variants=variants.rows,
+        auto_winner_min_sends=variants.auto_winner_min_sends,
     )
+    if variants.rows:
+        data.template_id = variants.rows[0].template_id or None
     errors = steps.step_errors(sequence.tenant_id, data, earlier_steps=steps.steps_before(sequence, step))
     if errors:
         for name, messages in errors.items():
             target = {"delay_hours": "delay_value"}.get(name, name)
-            if hasattr(form, target):
+            if name.startswith("variant") or name == "auto_winner_min_sends":
+                variants.errors[name] = list(messages)
+            elif hasattr(form, target):
                 getattr(form, target).errors = list(messages)
             else:
                 cond_editor.errors += messages
-        return _render_form(sequence, form, step, cond_editor, status=422)
+        return _render_form(sequence, form, step, cond_editor, status=422, variants=variants)
     try:
         if step is None:
             steps.add_step(sequence, data, actor=current_user)

@@ -1,7 +1,7 @@
 """holidays and send windows: a tenant's imported holiday dates, a sequence's own send window, business-day delays
 
 Revision ID: 0012_holidays_windows
-Revises: 0010_step_thread
+Revises: 0011_step_variants
 Create Date: 2026-12-03 10:00:00
 
 ``tenant_holidays``: the dates a tenant imported from an .ics file (country holidays are not stored: they
@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = '0012_holidays_windows'
-down_revision = '0010_step_thread'
+down_revision = '0011_step_variants'
 branch_labels = None
 depends_on = None
 
