@@ -22,7 +22,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, help="due steps per engine run")
     parser.add_argument("--naive-steps", type=int, help="steps for the naive baseline (default: --steps)")
     parser.add_argument("--enroll-leads", help="comma-separated sizes for auto-enrollment")
-    parser.add_argument("--page-leads", type=int, help="leads for the page benchmark")
+    parser.add_argument("--page-leads", type=int, help="leads for the page benchmark under load")
     parser.add_argument(
         "--memory-steps", type=int, help="also run the 2-worker engine at this many due steps"
     )
@@ -353,25 +353,37 @@ def main(argv: list[str] | None = None) -> int:
     engine, engine_command = run_benchmark("bench.bench_engine", engine_args, out_dir, env)
     enroll_args = [a for n in enroll_leads for a in ("--leads", str(n))]
     enroll, enroll_command = run_benchmark("bench.bench_enroll", enroll_args, out_dir, env)
-    page_args = ["--leads", str(page_leads), "--requests", str(sizes.page_requests)]
-    pages_url = fresh_database(database_url, "_pages")
-    pages, pages_command = run_benchmark(
-        "bench.bench_pages", page_args, out_dir, {**env, "DATABASE_URL": pages_url}
+    # Pages under load and cost as work grows, in place of bench_pages' one-request-at-a-time page times:
+    # bench/report_load_scale.py runs bench_load and bench_scale and makes their rows and plots.
+    from bench import report_load_scale
+
+    load_scale_sizes = report_load_scale.SMOKE if args.smoke else report_load_scale.FULL
+    if args.page_leads:
+        load_scale_sizes = replace(load_scale_sizes, load_leads=page_leads)
+    load_scale_rows, load_scale_commands, scale = report_load_scale.run(
+        load_scale_sizes, database_url, env, out_dir
     )
+    pages, pages_command = {"pages": []}, ""
 
     rows = figures(engine, engine_command, enroll, enroll_command, pages, pages_command)
+    rows += load_scale_rows
     for classifier, classifier_command in classifier_runs:
         rows += classifier_figures(classifier, classifier_command)
     about = {**machine(database_url), "database": _without_password(database_url),
-             "database of the page benchmark (made afresh)": _without_password(pages_url), "Redis": redis_url}  # fmt: skip
+             "databases of the load and scale benchmarks (made afresh)": "the same name + _load, _scale",
+             "Redis": redis_url}  # fmt: skip
+    plot_files = report_load_scale.write_plots(
+        scale, output.parent / "plots" if args.smoke else ROOT / "bench" / "plots"
+    )
     output.write_text(
         render(
             rows,
             about,
             when,
-            [engine_command, enroll_command, pages_command, *(c for _, c in classifier_runs)],
+            [engine_command, enroll_command, *load_scale_commands, *(c for _, c in classifier_runs)],
             args.smoke,
         )
+        + report_load_scale.markdown(plot_files, output.parent)
     )
     print(table(rows))
     print(f"\nWrote {output}")
