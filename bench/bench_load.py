@@ -13,8 +13,8 @@ in a database that has churned.
 3. The load: ``--due-steps`` more steps due and the engine working through them at full speed, while the
    app runs under gunicorn (``app:app``, 2 workers × 4 threads, ``gthread``: what ``make run`` starts, for a
    2-core machine) on a free 127.0.0.1 port. ``--users`` threads each sign in through ``/login`` (its form
-   and CSRF token, over HTTP with a keep-alive connection) and then open the pages in turn, without pause,
-   for ``--seconds``: overview, inbox, tasks, sequences, a builder, performance (90 days and all time), a
+   and CSRF token, over HTTP with a keep-alive connection) and opens each page once to warm up; then all
+   open the pages in turn, without pause, for ``--seconds``: overview, inbox, tasks, sequences, a builder, performance (90 days and all time), a
    lead's timeline, an enrollment's timeline, the filtered lead list and the performance CSV. The time of
    each request is from sending it to reading the whole body, in the client.
 
@@ -181,8 +181,15 @@ class Browser:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         if body is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        self.connection.request(method, path, body=body, headers=headers)
-        response = self.connection.getresponse()
+        try:
+            self.connection.request(method, path, body=body, headers=headers)
+            response = self.connection.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # gunicorn closed the idle keep-alive connection (after --keep-alive, 2 s): reconnect and send
+            # again, as a browser does.
+            self.connection.close()
+            self.connection.request(method, path, body=body, headers=headers)
+            response = self.connection.getresponse()
         data = response.read()
         for cookie in response.headers.get_all("Set-Cookie") or []:
             name, _, rest = cookie.partition("=")
@@ -227,7 +234,7 @@ def pages_of(data: dict) -> list[tuple[str, callable]]:
 
 
 def run_users(port: int, emails: list[str], pages, seconds: float) -> tuple[dict, dict, float]:
-    """Every user signs in, then all cycle through ``pages`` for ``seconds``. Returns the times (ms) per
+    """Every user signs in and opens each page once, then all cycle through ``pages`` for ``seconds``. Returns the times (ms) per
     page, the failures per page (status or error) and the seconds actually measured."""
     times = {name: [] for name, _ in pages}
     failures: dict[str, list[str]] = {name: [] for name, _ in pages}
@@ -244,6 +251,8 @@ def run_users(port: int, emails: list[str], pages, seconds: float) -> tuple[dict
     def user(browser: Browser, email: str, offset: int) -> None:
         try:
             browser.sign_in(email, PASSWORD)
+            for _, path in pages:  # one untimed visit of each page: gunicorn's workers warm, as in use
+                browser.request("GET", path())
         finally:
             signed_in.wait()
         n = offset
@@ -370,9 +379,10 @@ def main(argv: list[str] | None = None) -> dict:
     for name, _ in pages:
         if not times[name]:
             raise BenchFailed(f"{name}: no request succeeded ({failures[name][:3]})")
-        rows.append({"page": name, **latency_summary(times[name], seconds), "failures": len(failures[name])})
+        rows.append({"page": name, **latency_summary(times[name], seconds), "failures": len(failures[name]),
+                     "failure_kinds": sorted(set(failures[name]))})  # fmt: skip
         print(f"{name:<38} {rows[-1]['requests_per_s']:>6.1f} req/s  p50 {rows[-1]['p50_ms']:>6.1f}  "
-              f"p95 {rows[-1]['p95_ms']:>6.1f}  p99 {rows[-1]['p99_ms']:>6.1f} ms  failures {len(failures[name])}")  # fmt: skip
+              f"p95 {rows[-1]['p95_ms']:>6.1f}  p99 {rows[-1]['p99_ms']:>6.1f} ms  failures {len(failures[name])} {sorted(set(failures[name]))}")  # fmt: skip
     engine_figures = {"steps_sent": sent_during, "steps_per_s": round(sent_during / seconds, 1),
                       "ran_out": sent_during + sent_before >= args.due_steps}  # fmt: skip
     print(f"engine meanwhile: {engine_figures}")
