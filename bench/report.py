@@ -5,11 +5,12 @@
     .venv/bin/python -m bench.report --memory-steps 1000000   also the worker's memory at 1,000,000 due steps
 
 Uses DATABASE_URL when set, else the database ``nurture_bench`` on postgresql://postgres@127.0.0.1:5432
-(created when missing), and for the page benchmark a database beside it named with ``_pages``, dropped and
-made afresh each run; REDIS_URL when set, else redis://127.0.0.1:6379/14. Each benchmark runs as its own
-process (``bench.bench_engine``, ``bench.bench_enroll``, ``bench.bench_pages``, ``bench.bench_classifier``:
-the reply classifier on the two held-out sets under tests/data/, no database) and hands its figures back
-as JSON; a benchmark that fails fails the report.
+(created when missing), and for the pages under load and the cost as work grows two databases beside it,
+named with ``_load`` and ``_scale``, dropped and made afresh each run (``_scale`` dropped after it too);
+REDIS_URL when set, else redis://127.0.0.1:6379/14. Each benchmark runs as its own process
+(``bench.bench_engine``, ``bench.bench_enroll``, ``bench.bench_load``, ``bench.bench_scale``,
+``bench.bench_classifier``: the reply classifier on the two held-out sets under tests/data/, no database)
+and hands its figures back as JSON; a benchmark that fails fails the report.
 """
 
 from __future__ import annotations
@@ -294,8 +295,6 @@ def render(
         "- **Ceiling**: `pgbench` running `bench/pgbench_step.sql` (update the enrollment, insert the message, "
         "insert two activities per transaction) with 2 clients against the same schema.",
         "- **Auto-enroll**: one `auto_enroll` run over a tenant's leads and five active sequences.",
-        "- **Pages**: server time through the Flask test client signed in as a manager, after two warm-up "
-        "requests.",
         "- **Classifier**: `classify()` on every labelled reply of the held-out set (written apart from the rules). "
         "An opt-out counts as stopped when classified `unsubscribe` or sent to a person (`needs_person`: the "
         "lead's sequences wait for the decision); positive precision counts only positives classified without a "
