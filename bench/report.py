@@ -320,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
         "--memory-steps", type=int, help="also run the 2-worker engine at this many due steps"
     )
     parser.add_argument("--fork", action="store_true", help="engine workers fork a work horse per job")
+    parser.add_argument("--scale-sizes", help="waiting enrollments for bench_scale, comma-separated")
+    parser.add_argument("--load-seconds", type=int, help="seconds of the page load (default 60)")
     args = parser.parse_args(argv)
 
     sizes = SMOKE if args.smoke else FULL
@@ -359,6 +361,10 @@ def main(argv: list[str] | None = None) -> int:
     load_scale_sizes = report_load_scale.SMOKE if args.smoke else report_load_scale.FULL
     if args.page_leads:
         load_scale_sizes = replace(load_scale_sizes, load_leads=page_leads)
+    if args.scale_sizes:
+        load_scale_sizes = replace(load_scale_sizes, scale_sizes=args.scale_sizes)
+    if args.load_seconds:
+        load_scale_sizes = replace(load_scale_sizes, seconds=args.load_seconds)
     load_scale_rows, load_scale_commands, scale = report_load_scale.run(
         load_scale_sizes, database_url, env, out_dir
     )
