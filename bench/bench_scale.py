@@ -127,7 +127,9 @@ def grow(waiting: dict, size: int) -> float:
             FROM generate_series(1, {BUSY_LEAD_ACTIVITIES}) AS k"""), params)  # fmt: skip
         db.session.commit()
     waiting["rows"] = size
-    vacuum_analyze("leads", "lead_nurture_enrollments", "activities")
+    # The sequences too: with no statistics on their few rows (autovacuum analyzes a table after 50 changes),
+    # the planner takes the claim's join the slow way round: 412 ms instead of 16 at 1,000,000 waiting.
+    vacuum_analyze("leads", "lead_nurture_enrollments", "activities", "lead_nurture_sequences")
     return round(time.perf_counter() - started, 1)
 
 
@@ -200,7 +202,7 @@ def time_auto_enroll(leads: int) -> dict:
                'Company ' || (i % 5000), '', '', 'new', 50, 'warm', {segments}, false, false, now(), now()
         FROM generate_series(1, CAST(:n AS bigint)) AS i"""), {"t": tenant_id, "n": leads})  # fmt: skip
     db.session.commit()
-    vacuum_analyze("leads")
+    vacuum_analyze("leads", "lead_nurture_sequences")
     existing = db.session.scalar(sa.text("SELECT count(*) FROM lead_nurture_enrollments"))
     started = time.perf_counter()
     counts = auto_enroll(tenant_id=tenant_id)
