@@ -55,7 +55,8 @@ def line_chart(
     if any(x <= 0 for x, _ in points):
         raise ValueError("sizes must be positive on a log axis")
     low = math.floor(math.log10(min(x for x, _ in points)))
-    high = max(math.ceil(math.log10(max(x for x, _ in points))), low + 1)
+    # A size just over a power of ten (1,000,100 activities) ends the axis there, not ten times further.
+    high = max(math.ceil(math.log10(max(x for x, _ in points)) - 0.01), low + 1)
     top = _nice_top(max([y for _, y in points] + ([target] if target is not None else [])) * 1.1)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 

@@ -65,3 +65,10 @@ def test_nothing_to_plot_or_a_size_of_zero_is_refused():
         line_chart("t", "x", "y", {})
     with pytest.raises(ValueError):
         line_chart("t", "x", "y", {"s": [(0, 1)]})
+
+
+def test_a_size_just_over_a_power_of_ten_ends_the_axis_there():
+    root = ET.fromstring(line_chart("Pages", "activities", "ms", {"p95": [(100_100, 40), (1_000_100, 60)]}))
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    assert "1M" in texts
+    assert "10M" not in texts
