@@ -365,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         load_scale_sizes = replace(load_scale_sizes, scale_sizes=args.scale_sizes)
     if args.load_seconds:
         load_scale_sizes = replace(load_scale_sizes, seconds=args.load_seconds)
-    load_scale_rows, load_scale_commands, scale = report_load_scale.run(
+    load_scale_rows, load_scale_commands, load_scale = report_load_scale.run(
         load_scale_sizes, database_url, env, out_dir
     )
     pages, pages_command = {"pages": []}, ""
@@ -378,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
              "databases of the load and scale benchmarks (made afresh)": "the same name + _load, _scale",
              "Redis": redis_url}  # fmt: skip
     plot_files = report_load_scale.write_plots(
-        scale, output.parent / "plots" if args.smoke else ROOT / "bench" / "plots"
+        load_scale["scale"], output.parent / "plots" if args.smoke else ROOT / "bench" / "plots"
     )
     output.write_text(
         render(
@@ -388,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
             [engine_command, enroll_command, *load_scale_commands, *(c for _, c in classifier_runs)],
             args.smoke,
         )
-        + report_load_scale.markdown(plot_files, output.parent)
+        + report_load_scale.markdown(plot_files, output.parent, load_scale["load"])
     )
     print(table(rows))
     print(f"\nWrote {output}")

@@ -37,8 +37,8 @@ class LoadScaleSizes:
 FULL = LoadScaleSizes(load_leads=100_000, users=20, seconds=60, churn_steps=50_000, due_steps=90_000,
                       scale_sizes="100000,1000000,10000000", enroll_at=5_000_000, enroll_leads=1_000_000,
                       scale_steps=20_000)  # fmt: skip
-SMOKE = LoadScaleSizes(load_leads=2_000, users=5, seconds=5, churn_steps=300, due_steps=2_000,
-                       scale_sizes="1000,10000", enroll_at=5_000, enroll_leads=2_000, scale_steps=400)  # fmt: skip
+SMOKE = LoadScaleSizes(load_leads=2_000, users=5, seconds=4, churn_steps=200, due_steps=1_000,
+                       scale_sizes="1000,10000", enroll_at=5_000, enroll_leads=2_000, scale_steps=200)  # fmt: skip
 
 
 def _figure(*args, **kwargs):
@@ -51,8 +51,7 @@ def load_figures(result: dict, command: str) -> list:
     """One row per page (p50/p95/p99 and requests/s, target p95 < 150 ms), the failed requests (target 0)
     and the engine's rate meanwhile."""
     data, engine = result["data"], result["engine"]
-    about = (f"{result['users']} users over HTTP, {result['server']}, engine sending; {data['leads']:,} leads, "
-             f"{data['activities']:,} activities, churned")  # fmt: skip
+    about = f"{result['users']} users, {data['leads']:,} leads"
     rows = [
         _figure(f"Page under load: {page['page']} ({about})",
                 f"p50 {page['p50_ms']:,.0f} · p95 {page['p95_ms']:,.0f} · p99 {page['p99_ms']:,.0f} ms · "
@@ -137,9 +136,17 @@ def plots(result: dict) -> dict[str, str]:
     }  # fmt: skip
 
 
-def markdown(plot_files: list[Path], report_dir: Path) -> str:
+def markdown(plot_files: list[Path], report_dir: Path, load_result: dict | None = None) -> str:
     """The report's section for these figures: how they are measured, and the plots as images."""
     images = [f"![{p.stem}]({os.path.relpath(p, report_dir)})" for p in plot_files]
+    load = ""
+    if load_result:
+        data = load_result["data"]
+        churn = load_result["churn"]
+        load = (f"Pages under load: {data['leads']:,} leads, {data['activities']:,} activities, "
+                f"{data['enrollments']:,} enrollments; churn: {churn['steps']:,} steps sent and deleted "
+                f"({churn.get('seconds', 0)} s), {churn['dead_rows_before_vacuum']:,} dead rows vacuumed in "
+                f"{churn['vacuum_seconds']} s; server: `{load_result['server']}`.")  # fmt: skip
     return "\n".join([
         "## Pages under load, and cost as work grows",
         "",
@@ -156,6 +163,8 @@ def markdown(plot_files: list[Path], report_dir: Path) -> str:
         "engine on its due steps, and the pages in-process (10 requests after 2 warm-ups). Auto-enrollment "
         "runs once, with the given number of enrollments existing. Each figure must stay within 1.5× of the "
         "smallest size's; the pages under 150 ms.",
+        "",
+        load,
         "",
         *images,
         "",
@@ -189,7 +198,8 @@ def drop_database(url: str) -> None:
 
 def run(sizes: LoadScaleSizes, database_url: str, env: dict, out_dir: Path) -> tuple[list, list[str], dict]:
     """Run both benchmarks, each in a database made afresh beside ``database_url`` (the scale one, gigabytes
-    at full size, dropped after); returns the rows, the commands and the scale result (for the plots)."""
+    at full size, dropped after); returns the rows, the commands and both results (``{"load", "scale"}``,
+    for ``write_plots`` and ``markdown``)."""
     from bench.report import fresh_database, run_benchmark
 
     load_url = fresh_database(database_url, "_load")
@@ -208,4 +218,4 @@ def run(sizes: LoadScaleSizes, database_url: str, env: dict, out_dir: Path) -> t
     finally:
         drop_database(scale_url)
     rows = load_figures(load, load_command) + scale_figures(scale, scale_command)
-    return rows, [load_command, scale_command], scale
+    return rows, [load_command, scale_command], {"load": load, "scale": scale}
