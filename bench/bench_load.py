@@ -14,7 +14,8 @@ in a database that has churned.
    app runs under gunicorn (``app:app``, 2 workers × 4 threads, ``gthread``: what ``make run`` starts, for a
    2-core machine) on a free 127.0.0.1 port. ``--users`` threads each sign in through ``/login`` (its form
    and CSRF token, over HTTP with a keep-alive connection) and opens each page once to warm up; then all
-   open the pages in turn, without pause, for ``--seconds``: overview, inbox, tasks, sequences, a builder, performance (90 days and all time), a
+   open the pages in turn, without pause (or ``--think`` seconds between two), for ``--seconds``:
+   overview, inbox, tasks, sequences, a builder, performance (90 days and all time), a
    lead's timeline, an enrollment's timeline, the filtered lead list and the performance CSV. The time of
    each request is from sending it to reading the whole body, in the client.
 
@@ -57,6 +58,7 @@ from nurture_ui.models import Enrollment, Sequence, User
 
 PASSWORD = "bench-load-password"
 GUNICORN = ["--workers", "2", "--threads", "4", "--worker-class", "gthread"]
+TIMEOUT_S = 60  # a request not answered by then counts as failed
 CSRF = re.compile(rb'name="csrf_token" type="hidden" value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
 
 
@@ -171,7 +173,7 @@ class Browser:
     """One user's keep-alive HTTP connection with its cookies."""
 
     def __init__(self, port: int) -> None:
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT_S)
         self.cookies: dict[str, str] = {}
 
     def request(self, method: str, path: str, body: str | None = None, headers: dict | None = None):
@@ -233,9 +235,12 @@ def pages_of(data: dict) -> list[tuple[str, callable]]:
     ]  # fmt: skip
 
 
-def run_users(port: int, emails: list[str], pages, seconds: float) -> tuple[dict, dict, float]:
-    """Every user signs in and opens each page once, then all cycle through ``pages`` for ``seconds``. Returns the times (ms) per
-    page, the failures per page (status or error) and the seconds actually measured."""
+def run_users(
+    port: int, emails: list[str], pages, seconds: float, think: float = 0
+) -> tuple[dict, dict, float]:
+    """Every user signs in and opens each page once, then all cycle through ``pages`` for ``seconds``,
+    ``think`` seconds between two pages (0: none, each user waits only for the server). Returns the times
+    (ms) per page, the failures per page (status or error) and the seconds actually measured."""
     times = {name: [] for name, _ in pages}
     failures: dict[str, list[str]] = {name: [] for name, _ in pages}
     lock = threading.Lock()
@@ -252,11 +257,16 @@ def run_users(port: int, emails: list[str], pages, seconds: float) -> tuple[dict
         try:
             browser.sign_in(email, PASSWORD)
             for _, path in pages:  # one untimed visit of each page: gunicorn's workers warm, as in use
-                browser.request("GET", path())
+                try:
+                    browser.request("GET", path())
+                except (OSError, http.client.HTTPException):
+                    browser.connection.close()  # a slow warm-up is not measured; the user goes on
         finally:
             signed_in.wait()
         n = offset
         while time.perf_counter() < window["end"]:
+            if think and n > offset:
+                time.sleep(think)
             name, path = pages[n % len(pages)]
             n += 1
             started = time.perf_counter()
@@ -339,6 +349,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--leads", type=int, default=100_000)
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--think", type=float, default=0, help="seconds a user waits between pages")
     parser.add_argument("--churn-steps", type=int, default=50_000, help="steps sent and deleted before")
     parser.add_argument("--due-steps", type=int, default=90_000, help="steps due when the load starts")
     parser.add_argument("--json", type=Path, help="write the figures here")
@@ -373,7 +384,7 @@ def main(argv: list[str] | None = None) -> dict:
         EngineAtWork(app, args.due_steps, log_dir=log_dir) as engine,
     ):
         sent_before = engine.sent()
-        times, failures, seconds = run_users(port, data["emails"], pages, args.seconds)
+        times, failures, seconds = run_users(port, data["emails"], pages, args.seconds, args.think)
         sent_during = engine.sent() - sent_before
     rows = []
     for name, _ in pages:
@@ -388,7 +399,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"engine meanwhile: {engine_figures}")
     with app.app_context():
         drop_tenant(uuid.UUID(data["tenant_id"]))
-    result = {"server": f"gunicorn {' '.join(GUNICORN)}", "users": args.users, "seconds": round(seconds, 1),
+    result = {"server": f"gunicorn {' '.join(GUNICORN)}", "users": args.users, "think_s": args.think,
+              "seconds": round(seconds, 1),
               "data": {k: data[k] for k in ("leads", "activities", "enrollments", "messages")}, "churn": churn,
               "engine": engine_figures, "pages": rows}  # fmt: skip
     if args.json:

@@ -39,7 +39,7 @@ import sqlalchemy as sa
 
 from bench.bench_engine import BenchFailed, _ensure_redis, run_engine
 from bench.due_steps import drop_tenant, seed_due_steps
-from bench.generate import make_sequences, make_tenant_with_team, vacuum_analyze
+from bench.generate import STATUSES, make_sequences, make_tenant_with_team, vacuum_analyze
 from bench.stats import percentile
 from nurture_ui import create_app
 from nurture_ui.engine.dispatcher import claim_due
@@ -194,12 +194,18 @@ def time_auto_enroll(leads: int) -> dict:
     )
     db.session.commit()
     tenant_id = tenant.id
+    # The mix of bench.generate (and so of bench_enroll's figure): statuses 35/25/20/10/10 %, 2 % do not contact.
     segments = "(ARRAY['SMB', 'Mid-market', 'Enterprise'])[1 + i % 3]"
+    statuses = (
+        "(ARRAY["
+        + ", ".join(f"'{status}'" for status, share in STATUSES for _ in range(share // 5))
+        + "])[1 + i % 20]"
+    )
     db.session.execute(sa.text(f"""
         INSERT INTO leads (id, tenant_id, email, first_name, last_name, company, title, phone, status, score,
                            score_band, segment, do_not_contact, undeliverable, created_at, updated_at)
         SELECT {_id(ENROLL_LEAD_PREFIX)}, :t, 'e' || i || '@scale.test', 'Lead' || (i % 997), 'Scale',
-               'Company ' || (i % 5000), '', '', 'new', 50, 'warm', {segments}, false, false, now(), now()
+               'Company ' || (i % 5000), '', '', {statuses}, 50, 'warm', {segments}, i % 50 = 0, false, now(), now()
         FROM generate_series(1, CAST(:n AS bigint)) AS i"""), {"t": tenant_id, "n": leads})  # fmt: skip
     db.session.commit()
     vacuum_analyze("leads", "lead_nurture_sequences")
