@@ -5,12 +5,13 @@
     .venv/bin/python -m bench.report --memory-steps 1000000   also the worker's memory at 1,000,000 due steps
 
 Uses DATABASE_URL when set, else the database ``nurture_bench`` on postgresql://postgres@127.0.0.1:5432
-(created when missing), and for the page benchmark a database beside it named with ``_pages``, dropped and
-made afresh each run; REDIS_URL when set, else redis://127.0.0.1:6379/14. Each benchmark runs as its own
-process (``bench.bench_engine``, ``bench.bench_enroll``, ``bench.bench_pages``, ``bench.bench_classifier``:
-the reply classifier on the two held-out sets under tests/data/, no database) and hands its figures back
-as JSON; a benchmark that fails fails the report. A full run exits with 1 when a figure misses its target
-(each one printed); a smoke run exits with 0 unless something failed.
+(created when missing), and for the pages under load and the cost as work grows two databases beside it,
+named with ``_load`` and ``_scale``, dropped and made afresh each run (``_scale`` dropped after it too);
+REDIS_URL when set, else redis://127.0.0.1:6379/14. Each benchmark runs as its own process
+(``bench.bench_engine``, ``bench.bench_enroll``, ``bench.bench_load``, ``bench.bench_scale``,
+``bench.bench_classifier``: the reply classifier on the two held-out sets under tests/data/, no database)
+and hands its figures back as JSON; a benchmark that fails fails the report. A full run exits with 1 when a
+figure misses its target (each one printed); a smoke run exits with 0 unless something failed.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,7 +36,6 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
 TARGET_STEPS_PER_S = 1000
 TARGET_OVER_NAIVE = 10
 TARGET_ENROLL_1M_S = 60
-TARGET_PAGE_P95_MS = 150
 TARGET_WORKER_MIB = 300
 TARGET_SHARE_OF_MTA = 0.8
 # Two held-out sets, each written apart from the rules (and from each other); the second was written after
@@ -164,8 +164,7 @@ def run_benchmark(
     return json.loads(result.read_text()), shown
 
 
-def figures(engine: dict, engine_command: str, enroll: list, enroll_command: str, pages: dict,
-            pages_command: str) -> list[Figure]:  # fmt: skip
+def figures(engine: dict, engine_command: str, enroll: list, enroll_command: str) -> list[Figure]:
     """Every figure with its target and verdict, in the order of the table."""
     rows: list[Figure] = []
     for run in engine["engine"]:
@@ -187,12 +186,6 @@ def figures(engine: dict, engine_command: str, enroll: list, enroll_command: str
             f"{run['seconds']:,.1f} s ({run['enrolled']:,} enrolled)",
             f"< {TARGET_ENROLL_1M_S} s" if million else "",
             run["seconds"] < TARGET_ENROLL_1M_S if million else None, enroll_command))  # fmt: skip
-    data = pages.get("data", {})
-    scale = f"{data.get('leads', 0):,} leads, {data.get('activities', 0):,} activities"
-    for page in pages["pages"]:
-        rows.append(Figure(
-            f"Page: {page['page']} ({scale})", f"p50 {page['p50_ms']:,.0f} ms · p95 {page['p95_ms']:,.0f} ms",
-            f"p95 < {TARGET_PAGE_P95_MS} ms", page["p95_ms"] < TARGET_PAGE_P95_MS, pages_command))  # fmt: skip
     return rows
 
 
@@ -400,8 +393,6 @@ def render(
         "`smtplib` load generator sends messages of the engine's mean size over 1, 2, 4 and 8 parallel "
         "connections; the engine's share is of the best of those.",
         "- **Auto-enroll**: one `auto_enroll` run over a tenant's leads and five active sequences.",
-        "- **Pages**: server time through the Flask test client signed in as a manager, after two warm-up "
-        "requests.",
         "- **Classifier**: `classify()` on every labelled reply of the held-out set (written apart from the rules). "
         "An opt-out counts as stopped when classified `unsubscribe` or sent to a person (`needs_person`: the "
         "lead's sequences wait for the decision); positive precision counts only positives classified without a "
@@ -422,11 +413,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, help="due steps per engine run")
     parser.add_argument("--naive-steps", type=int, help="steps for the naive baseline (default: --steps)")
     parser.add_argument("--enroll-leads", help="comma-separated sizes for auto-enrollment")
-    parser.add_argument("--page-leads", type=int, help="leads for the page benchmark")
+    parser.add_argument("--page-leads", type=int, help="leads for the page benchmark under load")
     parser.add_argument(
         "--memory-steps", type=int, help="also run the 2-worker engine at this many due steps"
     )
     parser.add_argument("--fork", action="store_true", help="engine workers fork a work horse per job")
+    parser.add_argument("--scale-sizes", help="waiting enrollments for bench_scale, comma-separated")
+    parser.add_argument("--load-seconds", type=int, help="seconds of the page load (default 60)")
     args = parser.parse_args(argv)
 
     sizes = SMOKE if args.smoke else FULL
@@ -460,27 +453,42 @@ def main(argv: list[str] | None = None) -> int:
     engine, engine_command = run_benchmark("bench.bench_engine", engine_args, out_dir, env)
     enroll_args = [a for n in enroll_leads for a in ("--leads", str(n))]
     enroll, enroll_command = run_benchmark("bench.bench_enroll", enroll_args, out_dir, env)
-    page_args = ["--leads", str(page_leads), "--requests", str(sizes.page_requests)]
-    pages_url = fresh_database(database_url, "_pages")
-    pages, pages_command = run_benchmark(
-        "bench.bench_pages", page_args, out_dir, {**env, "DATABASE_URL": pages_url}
+    # Pages under load and cost as work grows, in place of bench_pages' one-request-at-a-time page times:
+    # bench/report_load_scale.py runs bench_load and bench_scale and makes their rows and plots.
+    from bench import report_load_scale
+
+    load_scale_sizes = report_load_scale.SMOKE if args.smoke else report_load_scale.FULL
+    if args.page_leads:
+        load_scale_sizes = replace(load_scale_sizes, load_leads=page_leads)
+    if args.scale_sizes:
+        load_scale_sizes = replace(load_scale_sizes, scale_sizes=args.scale_sizes)
+    if args.load_seconds:
+        load_scale_sizes = replace(load_scale_sizes, seconds=args.load_seconds)
+    load_scale_rows, load_scale_commands, load_scale = report_load_scale.run(
+        load_scale_sizes, database_url, env, out_dir
     )
 
-    rows = figures(engine, engine_command, enroll, enroll_command, pages, pages_command)
+    rows = figures(engine, engine_command, enroll, enroll_command)
+    rows += load_scale_rows
     for classifier, classifier_command in classifier_runs:
         rows += classifier_figures(classifier, classifier_command)
     about = {**machine(database_url), "database": _without_password(database_url),
-             "database of the page benchmark (made afresh)": _without_password(pages_url), "Redis": redis_url}  # fmt: skip
+             "databases of the load and scale benchmarks (made afresh)": "the same name + _load, _scale",
+             "Redis": redis_url}  # fmt: skip
+    plot_files = report_load_scale.write_plots(
+        load_scale["scale"], output.parent / "plots" if args.smoke else ROOT / "bench" / "plots"
+    )
     output.write_text(
         render(
             rows,
             about,
             when,
             command_list(
-                rows, [engine_command, enroll_command, pages_command, *(c for _, c in classifier_runs)]
+                rows, [engine_command, enroll_command, *load_scale_commands, *(c for _, c in classifier_runs)]
             ),
             args.smoke,
         )
+        + report_load_scale.markdown(plot_files, output.parent, load_scale["load"])
     )
     print(table(rows))
     print(f"\nWrote {output}")
