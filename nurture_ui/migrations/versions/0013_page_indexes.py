@@ -8,6 +8,9 @@ The builder previews its emails for the tenant's newest lead, and the lead list 
 first (``created_at DESC, id``). Without an index in that order PostgreSQL read and sorted all of a
 tenant's leads for each of them: 43 ms at 100,000 leads, on every builder page. With it, the first rows
 of the index, read backwards (PostgreSQL's incremental sort puts equal ``created_at`` in ``id`` order).
+The owner's index gains ``created_at`` for the same order within one person's leads: the lead list filtered
+by owner (and status, band, segment) read 12,000 rows of the newest-first index to find its 50 (46 ms);
+now 1,000 of the owner's (2 ms).
 
 The builder's eligibility count (and auto-enrollment) asks which leads left a sequence in the last days
 (the cooldowns): PostgreSQL read every enrollment of the table for it, 70 ms at 120,000 enrollments. By
@@ -25,6 +28,8 @@ depends_on = None
 def upgrade():
     with op.batch_alter_table("leads", schema=None) as batch_op:
         batch_op.create_index("ix_leads_tenant_newest", ["tenant_id", "created_at", "id"], unique=False)
+        batch_op.drop_index("ix_leads_tenant_owner")
+        batch_op.create_index("ix_leads_tenant_owner", ["tenant_id", "owner_id", "created_at"], unique=False)
     with op.batch_alter_table("lead_nurture_enrollments", schema=None) as batch_op:
         batch_op.create_index(
             "ix_enrollments_status_ended_on",
@@ -39,3 +44,5 @@ def downgrade():
         batch_op.drop_index("ix_enrollments_status_ended_on")
     with op.batch_alter_table("leads", schema=None) as batch_op:
         batch_op.drop_index("ix_leads_tenant_newest")
+        batch_op.drop_index("ix_leads_tenant_owner")
+        batch_op.create_index("ix_leads_tenant_owner", ["tenant_id", "owner_id"], unique=False)
