@@ -69,7 +69,15 @@ def load_config(instance_path: str | Path) -> dict:
     # Many rows of one table go to PostgreSQL as one pipelined executemany (psycopg parses and prepares the
     # statement once), not as SQLAlchemy's multi-row VALUES: a 400-row INSERT is a 100 KB statement that the
     # driver parses afresh each time, which cost the engine more than the database's work did.
-    engine_options: dict = {"pool_pre_ping": True, "use_insertmanyvalues": False}
+    #
+    # JIT off: the planner's cost estimates of the builder's eligibility count, the reports and the overview
+    # (correlated EXISTS over 100,000 leads) pass jit_above_cost, and compiling them took 300-500 ms of CPU
+    # per query, for queries that run in under 100 ms without it; every page shared the two cores with it.
+    engine_options: dict = {
+        "pool_pre_ping": True,
+        "use_insertmanyvalues": False,
+        "connect_args": {"options": "-c jit=off"},
+    }
     if database_url.startswith("sqlite"):
         # Web threads, the worker and the cron process share one file: wait for the lock, don't fail.
         engine_options = {"connect_args": {"timeout": 30}}

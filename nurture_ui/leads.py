@@ -105,11 +105,23 @@ def lead_by_email(tenant_id: uuid.UUID, email: str) -> Lead | None:
 
 
 def segments(tenant_id: uuid.UUID) -> list[str]:
+    """The tenant's segments (not the empty one), in order.
+
+    One index probe per segment (a recursive "next segment after this one"), not ``DISTINCT`` over every
+    lead: at 100,000 leads that read the whole of the tenant's segment index (37 ms) for a few names.
+    """
+    after = sa.select(sa.func.min(Lead.segment).label("segment")).where(
+        Lead.tenant_id == tenant_id, Lead.segment > ""
+    )
+    found = after.cte("segments", recursive=True)
+    following = (
+        sa.select(sa.func.min(Lead.segment))
+        .where(Lead.tenant_id == tenant_id, Lead.segment > found.c.segment)
+        .scalar_subquery()
+    )
+    found = found.union_all(sa.select(following).where(found.c.segment.is_not(None)))
     rows = db.session.scalars(
-        sa.select(Lead.segment)
-        .where(Lead.tenant_id == tenant_id, Lead.segment != "")
-        .distinct()
-        .order_by(Lead.segment)
+        sa.select(found.c.segment).where(found.c.segment.is_not(None)).order_by(found.c.segment)
     )
     return list(rows)
 

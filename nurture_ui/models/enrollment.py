@@ -29,6 +29,14 @@ class Enrollment(IdMixin, TenantMixin, TimestampMixin, db.Model):
             sqlite_where=_live,
         ),
         sa.Index("ix_enrollments_sequence_status", "sequence_id", "status"),
+        # Who left a sequence lately (the cooldowns of eligibility): a range of the index, not every row
+        # of the table, for the builder's count and auto-enrollment (migration 0013).
+        sa.Index(
+            "ix_enrollments_status_ended_on",
+            "status",
+            "ended_on",
+            postgresql_include=["lead_id", "sequence_id"],
+        ),
         sa.Index("ix_enrollments_lead_sequence", "lead_id", "sequence_id"),
         # A sequence's cohort for its performance figures: enrollments started in a date range, with every
         # column the figures read, so PostgreSQL answers them from the index alone.

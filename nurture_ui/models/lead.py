@@ -22,8 +22,11 @@ class Lead(IdMixin, TenantMixin, TimestampMixin, db.Model):
         sa.Index(
             "ix_leads_tenant_status_band", "tenant_id", "status", "score_band", postgresql_include=["id"]
         ),
-        sa.Index("ix_leads_tenant_owner", "tenant_id", "owner_id"),
+        # With ``created_at``: one person's leads newest first (the lead list filtered by owner), 0013.
+        sa.Index("ix_leads_tenant_owner", "tenant_id", "owner_id", "created_at"),
         sa.Index("ix_leads_tenant_segment", "tenant_id", "segment"),
+        # Newest first, as the lead list and the builder's sample lead read them (migration 0013).
+        sa.Index("ix_leads_tenant_newest", "tenant_id", "created_at", "id"),
     )
 
     email: Mapped[str] = mapped_column(sa.String(320), nullable=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from nurture_ui.extensions import db
-from nurture_ui.leads import LeadFilters, lead_query
+from nurture_ui.leads import LeadFilters, lead_query, segments
 from nurture_ui.models import Activity
 from tests import factories
 
@@ -122,3 +122,11 @@ def test_marking_do_not_contact_exits_every_sequence_at_once(login_as, tenant):
     assert (enrollment.status, enrollment.exit_reason) == ("exited", "do_not_contact")
     types = set(db.session.scalars(sa.select(Activity.type).where(Activity.lead_id == lead.id)))
     assert types == {"lead_updated", "nurture_exited"}
+
+
+def test_the_segment_filter_offers_each_segment_of_the_tenant_once_in_order(tenant, other_tenant):
+    for segment in ("SMB", "Enterprise", "SMB", "", "Mid-market", "Enterprise"):
+        factories.make_lead(tenant, segment=segment)
+    factories.make_lead(other_tenant, segment="Agencies")
+    assert segments(tenant.id) == ["Enterprise", "Mid-market", "SMB"]
+    assert segments(other_tenant.id) == ["Agencies"]
