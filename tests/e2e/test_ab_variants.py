@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
 from playwright.sync_api import expect
 
 from nurture_ui import signals
@@ -15,24 +14,9 @@ from nurture_ui.extensions import db
 from nurture_ui.models import Enrollment, OutboundMessage, Sequence, SequenceStep
 from tests import factories
 from tests.e2e.test_builder import _add_step, _settled
-from tests.engine.conftest import CollectingHandler, free_port
+from tests.engine.conftest import smtp_server  # noqa: F401 (the fixture, imported)
 
 MONDAY = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def smtp(app):
-    from aiosmtpd.controller import Controller
-
-    handler = CollectingHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    saved = {k: app.config[k] for k in ("SMTP_HOST", "SMTP_PORT")}
-    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=controller.port)
-    yield handler
-    app.config.update(saved)
-    controller.stop()
-    handler.assert_well_formed()
 
 
 def _enroll(tenant, sequence, n: int, now) -> list[Enrollment]:
@@ -42,7 +26,12 @@ def _enroll(tenant, sequence, n: int, now) -> list[Enrollment]:
 
 
 def test_build_a_two_variant_step_run_it_with_replies_and_read_the_winner(
-    page, sign_in, screenshot, tenant, clock, smtp
+    page,
+    sign_in,
+    screenshot,
+    tenant,
+    clock,
+    smtp_server,  # noqa: F811 (the fixture, imported)
 ):
     clock.set(MONDAY)
     factories.make_template(tenant, "intro", name="Intro", pre_approved=True)

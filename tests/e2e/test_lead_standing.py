@@ -3,32 +3,17 @@ SMTP server (issue 16)."""
 
 from __future__ import annotations
 
-import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 
 from nurture_ui.engine.replay import run_due
 from nurture_ui.extensions import db
 from nurture_ui.mailer import send_messages
 from nurture_ui.models import OutboundMessage
 from tests import factories
-from tests.engine.conftest import CollectingHandler, enroll, free_port
+from tests.engine.conftest import enroll, smtp_server  # noqa: F401 (the fixture, imported)
 
 
-@pytest.fixture
-def smtp_sink(app):
-    handler = CollectingHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    saved = {k: app.config[k] for k in ("SMTP_HOST", "SMTP_PORT")}
-    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=controller.port)
-    yield handler
-    app.config.update(saved)
-    controller.stop()
-    handler.assert_well_formed()
-
-
-def test_converting_a_lead_from_its_form_cancels_its_queued_email(page, sign_in, tenant, clock, smtp_sink):
+def test_converting_a_lead_from_its_form_cancels_its_queued_email(page, sign_in, tenant, clock, smtp_server):  # noqa: F811 (the fixture)
     factories.make_template(tenant, "intro", subject="Hello {{ lead.first_name }}", body="Body")
     sequence = factories.make_sequence(tenant, status="active", steps=[{"template_id": "intro"}] * 2)
     lead = factories.make_lead(tenant, first_name="Ada", last_name="Lovelace", email="ada@example.com")
@@ -46,7 +31,7 @@ def test_converting_a_lead_from_its_form_cancels_its_queued_email(page, sign_in,
 
     send_messages([message.id])  # the send job's attempt
 
-    assert smtp_sink.messages == []
+    assert smtp_server.messages == []
     db.session.expire_all()
     assert db.session.get(OutboundMessage, message.id).status == "cancelled"
     assert page.js_errors == []

@@ -13,6 +13,7 @@ from nurture_ui.extensions import db
 from nurture_ui.models import Activity, OutboundMessage
 from nurture_ui.timeline import enrollment_timeline
 from tests import factories
+from tests.engine.conftest import smtp_server  # noqa: F401 (the fixture, imported)
 
 MONDAY = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # 05:00 in New York (EST)
 
@@ -163,24 +164,6 @@ def test_lead_timeline_puts_enrollments_emails_replies_and_tasks_on_one_axis(set
     assert html.index("<svg") < html.index("Everything, newest first")
 
 
-@pytest.fixture
-def smtp_server(app):
-    """A real local SMTP server the app sends to for the length of the test."""
-    from aiosmtpd.controller import Controller
-
-    from tests.engine.conftest import CollectingHandler, free_port
-
-    handler = CollectingHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    saved = {k: app.config[k] for k in ("SMTP_HOST", "SMTP_PORT")}
-    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=controller.port)
-    yield handler
-    app.config.update(saved)
-    controller.stop()
-    handler.assert_well_formed()
-
-
 def _enrolled(tenant, steps, *, score=50, pre_approved=True):
     factories.make_template(tenant, "intro", name="Welcome", pre_approved=pre_approved)
     sequence = factories.make_sequence(tenant, name="Warm", status="active", steps=steps)
@@ -221,7 +204,11 @@ def test_a_step_whose_conditions_fail_reads_as_skipped(tenant, clock):
     assert db.session.query(OutboundMessage).count() == 0
 
 
-def test_an_email_sent_and_the_last_step_completing_read_in_plain_words(tenant, clock, smtp_server):
+def test_an_email_sent_and_the_last_step_completing_read_in_plain_words(
+    tenant,
+    clock,
+    smtp_server,  # noqa: F811 (the fixture, imported)
+):
     enrollment, _owner = _enrolled(tenant, [{"template_id": "intro"}])
     run_due(AT_NINE_IN_NEW_YORK)  # executes the only step and sends its email
     assert len(smtp_server.messages) == 1
