@@ -396,11 +396,13 @@ def execute_step(
         advance()
         return "skipped"
     if step.channel == "email":
-        return _execute_email(enrollment, lead, step, tenant, context, now, report, advance, sequence)
+        return _execute_email(
+            enrollment, lead, step, tenant, context, now, report, advance, sequence, earlier
+        )
     return _execute_task(enrollment, lead, step, now)
 
 
-def _execute_email(enrollment, lead, step, tenant, context, now, report, advance, sequence) -> str:
+def _execute_email(enrollment, lead, step, tenant, context, now, report, advance, sequence, earlier) -> str:
     hold = send_hold(
         last_sent=context.last_outbound.get(lead.id),
         tenant=tenant,
@@ -469,9 +471,7 @@ def _execute_email(enrollment, lead, step, tenant, context, now, report, advance
     thread = None
     if step.same_thread:
         # After the drafter: a follow-up's subject is the thread's, whoever wrote the body.
-        thread = follow_up_thread(
-            subject, earlier_sent_email(step.step_order, context.sent_emails.get(enrollment.id, ()))
-        )
+        thread = follow_up_thread(subject, earlier)
         subject = thread.subject
         if thread.unthreaded_reason:
             activity.record_for_enrollment(
