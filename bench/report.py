@@ -251,18 +251,25 @@ def engine_comparison_figures(engine: dict, command: str) -> list[Figure]:
     if mta:
         for run in mta.get("runs", [mta["engine"]]):
             lanes = run.get("smtp_connections", 1)
+            share = f" = {run['share_of_mta']:.0%} of exim's own rate at {run['mta_connections']} connections" \
+                if run.get("share_of_mta") is not None else ""  # fmt: skip
             rows.append(Figure(f"Engine, 2 workers, through exim spooling to disk, {lanes} SMTP connection"
                                f"{'s' if lanes > 1 else ''} a send job ({run['steps']:,} steps, "
-                               f"{run['message_bytes'] or 0:,} bytes a message)", f"{run['steps_per_s']:,.0f} steps/s",
-                               command=command))  # fmt: skip
+                               f"{run['message_bytes'] or 0:,} bytes a message)",
+                               f"{run['steps_per_s']:,.0f} steps/s{share}", command=command))  # fmt: skip
         for own in mta["own"]:
             rows.append(Figure(f"exim's own accept rate, smtplib load generator, {own['connections']} connection"
                                f"{'s' if own['connections'] > 1 else ''} ({own['messages']:,} messages of {own['size']:,} bytes)",
                                f"{own['messages_per_s']:,.0f} messages/s", command=command))  # fmt: skip
         share = engine.get("engine_share_of_mta")
         if share is not None:
-            rows.append(Figure("Engine (2 workers, its better run) through exim ÷ exim's best own rate", f"{share:.0%}",
+            rows.append(Figure("Engine (2 workers, its better run) through exim ÷ exim's own rate at as many "
+                               "connections (2 workers × the run's connections)", f"{share:.0%}",
                                f"≥ {TARGET_SHARE_OF_MTA:.0%}", share >= TARGET_SHARE_OF_MTA, command))  # fmt: skip
+        best = engine.get("engine_share_of_best_mta")
+        if best is not None:
+            rows.append(Figure("Engine (2 workers, its faster run) through exim ÷ exim's best own rate at any "
+                               "number of connections", f"{best:.0%}", command=command))  # fmt: skip
     return rows
 
 
@@ -389,9 +396,12 @@ def render(
         "CPU when each worker's processes use ≥ 90% of a core, WAL flushes when the engine commits at ≥ 80% of "
         "ceiling 2 (`bench/resources.py`).",
         "- **MTA**: Debian's exim4 on localhost with `queue_only` (each message written to its spool, synced, "
-        "and kept; nothing delivered onward, `bench/mta.py`). The 2-worker engine sends through it; then a plain "
-        "`smtplib` load generator sends messages of the engine's mean size over 1, 2, 4 and 8 parallel "
-        "connections; the engine's share is of the best of those.",
+        "and kept; nothing delivered onward, `bench/mta.py`). The 2-worker engine sends through it with one SMTP "
+        "connection a send job and with four (then 80 emails claimed per commit, 20 a connection); then a plain "
+        "`smtplib` load generator, one process a connection, sends messages of the engine's mean size over 1, "
+        "2, 4 and 8 parallel connections. The target compares each run with exim's rate at the connections "
+        "that run had open (2 workers × its connections): the MTA's own rate at the concurrency it was given; "
+        "the share of exim's best rate at any concurrency is shown beside it.",
         "- **Auto-enroll**: one `auto_enroll` run over a tenant's leads and five active sequences.",
         "- **Classifier**: `classify()` on every labelled reply of the held-out set (written apart from the rules). "
         "An opt-out counts as stopped when classified `unsubscribe` or sent to a person (`needs_person`: the "

@@ -16,6 +16,7 @@ import functools
 import logging
 import re
 import smtplib
+import threading
 import uuid
 from collections.abc import Sequence as Seq
 from concurrent.futures import ThreadPoolExecutor
@@ -472,9 +473,20 @@ def send_messages(message_ids: Seq[uuid.UUID], now: datetime | None = None) -> S
         try:
             db.session.commit()  # the last group's outcomes
         finally:
-            for connection in connections.values():
-                connection.close()
+            close_in_background(list(connections.values()))
     return report
+
+
+def close_in_background(connections: list[SmtpConnection]) -> None:
+    """Say QUIT on each connection, and wait for the server's goodbye, in a thread of its own: the job does not
+    wait for it. Nothing recorded depends on that answer (every message's outcome was read before), and some
+    servers are slow to give it: Debian's exim answers QUIT about 200 ms late (it corks its output), which was
+    a fifth of the time of a send job of 200 messages through it. A process that exits first hangs up instead,
+    after the last message's outcome, which is as harmless."""
+    for connection in connections:
+        if connection.smtp is None:
+            continue
+        threading.Thread(target=connection.close, name="smtp-quit", daemon=True).start()
 
 
 def _send_lanes(

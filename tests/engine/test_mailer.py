@@ -400,3 +400,62 @@ def test_a_preview_of_an_outbox_row_names_its_lead_in_to(app, clock, queued):
 
     [to] = compose_email(queued, now=clock.now())["To"].addresses
     assert (to.display_name, to.addr_spec) == (queued.lead.name, "ada@example.test")
+
+
+class GoodbyeHeldServer:
+    """One SMTP session on a free 127.0.0.1 port that accepts every message and answers QUIT only once the
+    test lets it (``goodbye``), or after ``hold`` seconds."""
+
+    def __init__(self, hold: float = 10):
+        import socket
+        import threading
+
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.goodbye = threading.Event()
+        self.quit_seen = threading.Event()
+        self.goodbye_sent = threading.Event()
+        self.messages = 0
+        self.hold = hold
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        connection, _ = self.listener.accept()
+        with connection, connection.makefile("rb") as lines:
+            connection.sendall(b"220 held.test ESMTP\r\n")
+            for line in lines:
+                command = line.strip().upper()
+                if command.startswith((b"EHLO", b"HELO")):
+                    connection.sendall(b"250 held.test\r\n")
+                elif command == b"DATA":
+                    connection.sendall(b"354 go on\r\n")
+                    for content in lines:
+                        if content == b".\r\n":
+                            break
+                    self.messages += 1
+                    connection.sendall(b"250 queued\r\n")
+                elif command == b"QUIT":
+                    self.quit_seen.set()
+                    self.goodbye.wait(self.hold)
+                    connection.sendall(b"221 bye\r\n")
+                    self.goodbye_sent.set()
+                    return
+                else:
+                    connection.sendall(b"250 ok\r\n")
+
+
+def test_the_job_does_not_wait_for_the_servers_answer_to_quit(app, monkeypatch, clock, queued):
+    """Debian's exim answers QUIT about 200 ms late; a send job records its outcomes and returns without
+    waiting for that answer, and the QUIT is still said (and its answer read) in the background."""
+    server = GoodbyeHeldServer()
+    monkeypatch.setitem(app.config, "SMTP_PORT", server.port)
+    report = send_messages([queued.id], clock.now())
+    assert report.sent == [queued.id] and server.messages == 1
+    assert status_of(queued).status == "sent"
+    assert not server.goodbye_sent.is_set()  # the job came back while the server still held its goodbye
+    assert server.quit_seen.wait(5)  # the connection is closed politely all the same
+    server.goodbye.set()
+    assert server.goodbye_sent.wait(5)
+    server.thread.join(5)
+    server.listener.close()
