@@ -14,7 +14,9 @@ in a database that has churned.
    app runs under gunicorn (``app:app``, 2 workers × 4 threads, ``gthread``: what ``make run`` starts, for a
    2-core machine) on a free 127.0.0.1 port. ``--users`` threads each sign in through ``/login`` (its form
    and CSRF token, over HTTP with a keep-alive connection) and opens each page once to warm up; then all
-   open the pages in turn, without pause (or ``--think`` seconds between two), for ``--seconds``:
+   open the pages in turn, each pausing between two pages as a person reads one (``--think``: a time drawn
+   evenly between 1 and 5 s by default, as in locust's ``between(1, 5)``; ``0`` for users who never pause),
+   for ``--seconds``:
    overview, inbox, tasks, sequences, a builder, performance (90 days and all time), a
    lead's timeline, an enrollment's timeline, the filtered lead list and the performance CSV. The time of
    each request is from sending it to reading the whole body, in the client.
@@ -57,6 +59,9 @@ from nurture_ui.jobs import dispatch_due_job
 from nurture_ui.models import Enrollment, Sequence, User
 
 PASSWORD = "bench-load-password"
+# Requested right after the page before it, without a pause: what the browser loads on its own.
+BUILDER_COUNT = "sequence builder: its entry-rule count (htmx, after the page)"
+FOLLOWS_AT_ONCE = {BUILDER_COUNT}
 GUNICORN = ["--workers", "2", "--threads", "4", "--worker-class", "gthread"]
 TIMEOUT_S = 60  # a request not answered by then counts as failed
 CSRF = re.compile(rb'name="csrf_token" type="hidden" value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
@@ -225,6 +230,8 @@ def pages_of(data: dict) -> list[tuple[str, callable]]:
         ("tasks", lambda: "/tasks/"),
         ("sequences list", lambda: "/sequences/"),
         ("sequence builder", lambda: f"/sequences/{one(sequences)}"),
+        # The builder's entry-rule count, which the browser asks for as soon as the page is shown.
+        (BUILDER_COUNT, lambda: f"/sequences/{one(sequences)}/eligibility"),
         ("sequence performance, last 90 days", lambda: f"/sequences/{one(sequences)}/performance"),
         ("sequence performance, all time", lambda: f"/sequences/{one(sequences)}/performance?from=all"),
         ("lead timeline", lambda: f"/leads/{one(leads)}/timeline"),
@@ -236,11 +243,12 @@ def pages_of(data: dict) -> list[tuple[str, callable]]:
 
 
 def run_users(
-    port: int, emails: list[str], pages, seconds: float, think: float = 0
+    port: int, emails: list[str], pages, seconds: float, think: tuple[float, float] = (0, 0)
 ) -> tuple[dict, dict, float]:
     """Every user signs in and opens each page once, then all cycle through ``pages`` for ``seconds``,
-    ``think`` seconds between two pages (0: none, each user waits only for the server). Returns the times
-    (ms) per page, the failures per page (status or error) and the seconds actually measured."""
+    pausing between two pages for a time drawn evenly from the ``think`` range (``(0, 0)``: none, each user
+    waits only for the server). Returns the times (ms) per page, the failures per page (status or error)
+    and the seconds actually measured."""
     times = {name: [] for name, _ in pages}
     failures: dict[str, list[str]] = {name: [] for name, _ in pages}
     lock = threading.Lock()
@@ -264,9 +272,14 @@ def run_users(
         finally:
             signed_in.wait()
         n = offset
+        if think[1]:
+            # People do not all click at the same instant: each user's first page comes a pause after the start.
+            time.sleep(random.uniform(0, think[1]))
         while time.perf_counter() < window["end"]:
-            if think and n > offset:
-                time.sleep(think)
+            if think[1] and n > offset and pages[n % len(pages)][0] not in FOLLOWS_AT_ONCE:
+                time.sleep(min(random.uniform(*think), max(0.0, window["end"] - time.perf_counter())))
+                if time.perf_counter() >= window["end"]:
+                    break
             name, path = pages[n % len(pages)]
             n += 1
             started = time.perf_counter()
@@ -342,6 +355,18 @@ def dead_rows() -> int:
     return int(db.session.scalar(sa.text("SELECT coalesce(sum(n_dead_tup), 0) FROM pg_stat_user_tables")))
 
 
+def think_range(text: str) -> tuple[float, float]:
+    """``--think``: ``"1-5"`` -> (1.0, 5.0); ``"2"`` -> (2.0, 2.0)."""
+    low, _, high = text.partition("-")
+    try:
+        bounds = (float(low), float(high or low))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: write seconds, or MIN-MAX such as 1-5") from None
+    if bounds[0] < 0 or bounds[1] < bounds[0]:
+        raise argparse.ArgumentTypeError(f"{text!r}: MIN-MAX with 0 <= MIN <= MAX")
+    return bounds
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -349,7 +374,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--leads", type=int, default=100_000)
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--think", type=float, default=0, help="seconds a user waits between pages")
+    parser.add_argument("--think", type=think_range, default=(1.0, 5.0),
+                        help="seconds a user pauses between two pages: MIN-MAX, drawn evenly (default 1-5), or one "
+                             "number (0: never pauses)")  # fmt: skip
     parser.add_argument("--churn-steps", type=int, default=50_000, help="steps sent and deleted before")
     parser.add_argument("--due-steps", type=int, default=90_000, help="steps due when the load starts")
     parser.add_argument("--json", type=Path, help="write the figures here")
@@ -399,7 +426,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"engine meanwhile: {engine_figures}")
     with app.app_context():
         drop_tenant(uuid.UUID(data["tenant_id"]))
-    result = {"server": f"gunicorn {' '.join(GUNICORN)}", "users": args.users, "think_s": args.think,
+    result = {"server": f"gunicorn {' '.join(GUNICORN)}", "users": args.users, "think_s": list(args.think),
               "seconds": round(seconds, 1),
               "data": {k: data[k] for k in ("leads", "activities", "enrollments", "messages")}, "churn": churn,
               "engine": engine_figures, "pages": rows}  # fmt: skip

@@ -58,7 +58,7 @@ class Sizes:
     memory_steps: int
 
 
-FULL = Sizes(steps=20_000, naive_steps=20_000, workers="1,2,4", enroll_leads=[100_000, 1_000_000],
+FULL = Sizes(steps=10_000, naive_steps=10_000, workers="1,2,4", enroll_leads=[100_000, 1_000_000],
              page_leads=100_000, page_requests=20, memory_steps=0)  # fmt: skip
 SMOKE = Sizes(steps=200, naive_steps=20, workers="1,2,4", enroll_leads=[2_000], page_leads=2_000,
               page_requests=3, memory_steps=0)  # fmt: skip

@@ -51,7 +51,9 @@ def load_figures(result: dict, command: str) -> list:
     """One row per page (p50/p95/p99 and requests/s, target p95 < 150 ms), the failed requests (target 0)
     and the engine's rate meanwhile."""
     data, engine = result["data"], result["engine"]
-    about = f"{result['users']} users, {data['leads']:,} leads"
+    think = result.get("think_s") or [0, 0]
+    pause = "no pause" if not think[1] else f"pausing {think[0]:g}–{think[1]:g} s between pages"
+    about = f"{result['users']} users {pause}, {data['leads']:,} leads"
     rows = [
         _figure(f"Page under load: {page['page']} ({about})",
                 f"p50 {page['p50_ms']:,.0f} · p95 {page['p95_ms']:,.0f} · p99 {page['p99_ms']:,.0f} ms · "
@@ -155,7 +157,9 @@ def markdown(plot_files: list[Path], report_dir: Path, load_result: dict | None 
         "deleted, and `VACUUM (ANALYZE)` runs over the database as autovacuum would leave it. The app then runs "
         "under gunicorn (2 workers × 4 threads, gthread, as `make run` starts it) while the engine (2 workers) "
         "sends due steps at full speed; each user signs in through `/login` with its CSRF token and opens the "
-        "pages in turn without pause over a keep-alive connection. Times are measured in the client, from "
+        "pages in turn over a keep-alive connection, pausing between two pages as a person reads one: a time "
+        "drawn evenly between 1 and 5 s (locust's `between(1, 5)`), so twenty users ask for about six pages a "
+        "second (`--think 0` for users who never pause). Times are measured in the client, from "
         "sending the request to reading the whole body, on the same machine.",
         "- **Cost as work grows** (`bench/bench_scale.py`): one tenant's waiting enrollments (due in more than a "
         "day, over 50 sequences), each with its lead and one activity, grown tenfold with `INSERT … SELECT "

@@ -131,6 +131,12 @@ def serving_in_thread(**options) -> Iterator[tuple[SmtpSink, int]]:
         ports.append(loop.run_until_complete(sink.start()))
         started.set()
         loop.run_forever()
+        # Sessions still open (a client saying QUIT from a thread of its own) end here, not half-collected.
+        sessions = asyncio.all_tasks(loop)
+        for session in sessions:
+            session.cancel()
+        loop.run_until_complete(asyncio.gather(*sessions, return_exceptions=True))
+        loop.close()
 
     thread = threading.Thread(target=serve_forever, daemon=True)
     thread.start()

@@ -257,6 +257,10 @@ def test_the_job_process_is_replaced_after_its_jobs_or_its_death_and_stops_with_
         return [Job.fetch(j.id, connection=get_redis()).worker_name for j in jobs]
 
     names = run_jobs(5)
+    # The worker and its job process give way to the web app (WORKER_NICE, 10 unless set).
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, worker.pid) == min(19, ours + 10)
+    assert os.getpriority(os.PRIO_PROCESS, _children(worker.pid)[0]) == min(19, ours + 10)
     # Two jobs a child: five jobs took at least three of them, each under its own RQ worker name.
     assert len(set(names)) >= 3 and max(Counter(names).values()) <= 2
     [child] = _children(worker.pid)
@@ -269,3 +273,14 @@ def test_the_job_process_is_replaced_after_its_jobs_or_its_death_and_stops_with_
     assert worker.wait(timeout=30) == 0
     with pytest.raises(ProcessLookupError):
         os.kill(child, 0)
+
+
+def test_worker_nice_zero_keeps_the_priority_and_a_bad_value_is_refused(processes):
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    worker = processes(WORKER_NICE=0)
+    wait_until(lambda: _children(worker.pid), timeout=30, what="the job process", logs=processes.logs)
+    assert os.getpriority(os.PRIO_PROCESS, worker.pid) == ours
+    refused = processes(WORKER_NICE="low")
+    assert refused.wait(timeout=30) == 1
+    logs = "".join(path.read_text() for path in processes.logs.glob("worker-*.log"))
+    assert "WORKER_NICE='low': write a whole number from 0 to 19" in logs

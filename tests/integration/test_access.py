@@ -131,7 +131,8 @@ ROLE_TABLE: dict[str, frozenset[str] | None | dict[str, frozenset[str]]] = {
     "steps.card": EVERYONE,
     "sequences.create": BUILDERS,
     "sequences.details": BUILDERS,
-    "sequences.why": EVERYONE,  # the "why (not)?" check a marketer or a rep runs from either side
+    "sequences.why": EVERYONE,
+    "sequences.eligibility": EVERYONE,  # the builder's entry-rule count, loaded after the page  # the "why (not)?" check a marketer or a rep runs from either side
     "sequences.simulate": EVERYONE,  # a dry run: reads the sequence, changes nothing
     "sequences.activate_preview": BUILDERS,  # what activating would do, shown before it is done
     "sequences.change_status": BUILDERS,

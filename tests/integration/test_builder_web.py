@@ -211,6 +211,29 @@ def test_entry_rule_rows_save_and_count(login_as, tenant):
     }
 
 
+def test_the_builder_shows_at_once_and_its_entry_rule_count_follows(login_as, tenant):
+    """The builder page does not wait for the entry rule's count (the one costly query on a big tenant): it
+    shows a placeholder that asks for the count once it is on screen, and that request answers the breakdown,
+    for a rep who cannot edit the rule as for a marketer who can."""
+    sequence = factories.make_sequence(tenant, steps=[{"channel": "task"}])
+    sequence.entry_rules = {"all": [{"field": "score", "op": "gte", "value": 60}]}
+    db.session.commit()
+    factories.make_lead(tenant, status="new", score=80)
+    factories.make_lead(tenant, status="new", score=10)
+    for role in ("marketer", "rep"):
+        client = login_as(role)
+        page = client.get(f"/sequences/{sequence.id}").get_data(as_text=True)
+        url = f"/sequences/{sequence.id}/eligibility"
+        placeholder = re.search(r'<div [^>]*id="entry-count"[^>]*>', page).group(0)
+        assert f'hx-get="{url}"' in placeholder and 'hx-trigger="load"' in placeholder
+        # Its own target: inside the rule form it would inherit the form's and replace the whole editor.
+        assert 'hx-target="this"' in placeholder
+        assert "data-matching" not in page and "Counting the leads this rule matches" in page
+        count = client.get(url, headers=HTMX).get_data(as_text=True)
+        assert 'id="entry-count"' in count and "hx-get" not in count
+        assert breakdown_numbers(count) == (1, 1)
+
+
 def test_entry_rule_errors_land_on_their_row_and_keep_input(login_as, tenant):
     client = login_as("marketer")
     sequence = factories.make_sequence(tenant)
