@@ -176,9 +176,10 @@ def _cron_scheduler() -> CronScheduler:
 def yield_to_the_web() -> None:
     """Run the job workers at a lower CPU priority (``WORKER_NICE``, 10 unless set; 0 leaves it): where the
     web app and the workers share cores, a person's page comes before the next batch of steps, and the
-    engine still has every cycle the pages leave idle. Measured with ``python -m bench.bench_load``: with the
-    engine sending at full speed on two cores, the pages' p95 under twenty users was several times their p95
-    with the engine stopped until the workers gave way."""
+    engine still has every cycle the pages leave idle. It is not enough on its own: with the engine sending at
+    full speed on two cores (``python -m bench.bench_load``), the pages' p50 is still three to four times
+    their p50 with the engine stopped, as the PostgreSQL backends serving the engine (about a third of its
+    CPU) keep their priority."""
     text = os.environ.get("WORKER_NICE", "10").strip()
     try:
         value = int(text)
