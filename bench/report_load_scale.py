@@ -32,13 +32,17 @@ class LoadScaleSizes:
     enroll_at: int
     enroll_leads: int
     scale_steps: int
+    # How long the load's users pause between pages (bench_load --think); none in a smoke run, whose few
+    # seconds would otherwise leave some pages unvisited.
+    think: str = "1-5"
 
 
 FULL = LoadScaleSizes(load_leads=100_000, users=20, seconds=60, churn_steps=50_000, due_steps=90_000,
                       scale_sizes="100000,1000000,10000000", enroll_at=5_000_000, enroll_leads=1_000_000,
                       scale_steps=20_000)  # fmt: skip
 SMOKE = LoadScaleSizes(load_leads=2_000, users=5, seconds=4, churn_steps=200, due_steps=1_000,
-                       scale_sizes="1000,10000", enroll_at=5_000, enroll_leads=2_000, scale_steps=200)  # fmt: skip
+                       scale_sizes="1000,10000", enroll_at=5_000, enroll_leads=2_000, scale_steps=200,
+                       think="0")  # fmt: skip
 
 
 def _figure(*args, **kwargs):
@@ -208,7 +212,7 @@ def run(sizes: LoadScaleSizes, database_url: str, env: dict, out_dir: Path) -> t
 
     load_url = fresh_database(database_url, "_load")
     load_args = ["--leads", str(sizes.load_leads), "--users", str(sizes.users), "--seconds", str(sizes.seconds),
-                 "--churn-steps", str(sizes.churn_steps), "--due-steps", str(sizes.due_steps)]  # fmt: skip
+                 "--churn-steps", str(sizes.churn_steps), "--due-steps", str(sizes.due_steps), "--think", sizes.think]  # fmt: skip
     load, load_command = run_benchmark(
         "bench.bench_load", load_args, out_dir, {**env, "DATABASE_URL": load_url}
     )
