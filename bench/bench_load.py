@@ -276,11 +276,11 @@ def run_users(
             # People do not all click at the same instant: each user's first page comes a pause after the start.
             time.sleep(random.uniform(0, think[1]))
         while time.perf_counter() < window["end"]:
-            if think[1] and n > offset and pages[n % len(pages)][0] not in FOLLOWS_AT_ONCE:
+            name, path = pages[n % len(pages)]
+            if think[1] and n > offset and name not in FOLLOWS_AT_ONCE:
                 time.sleep(min(random.uniform(*think), max(0.0, window["end"] - time.perf_counter())))
                 if time.perf_counter() >= window["end"]:
                     break
-            name, path = pages[n % len(pages)]
             n += 1
             started = time.perf_counter()
             try:

@@ -8,6 +8,15 @@ from bench.bench_engine import ratios
 from bench.ceiling import parse_tps
 from bench.report import Figure, command_list, figures, render, table
 
+FOUR_CONNECTIONS = {
+    "workers": 2,
+    "steps": 200,
+    "steps_per_s": 450.0,
+    "message_bytes": 1400,
+    "smtp_connections": 4,
+    "mta_connections": 8,
+    "share_of_mta": 0.9,
+}
 ENGINE = {
     "engine": [
         {"workers": 1, "steps": 200, "worker_mode": "fork", "steps_per_s": 600.0, "peak_rss_mib": [90.0]},
@@ -58,25 +67,9 @@ ENGINE = {
                 "mta_connections": 2,
                 "share_of_mta": 0.6,
             },
-            {
-                "workers": 2,
-                "steps": 200,
-                "steps_per_s": 450.0,
-                "message_bytes": 1400,
-                "smtp_connections": 4,
-                "mta_connections": 8,
-                "share_of_mta": 0.9,
-            },
+            FOUR_CONNECTIONS,
         ],
-        "engine": {
-            "workers": 2,
-            "steps": 200,
-            "steps_per_s": 450.0,
-            "message_bytes": 1400,
-            "smtp_connections": 4,
-            "mta_connections": 8,
-            "share_of_mta": 0.9,
-        },
+        "engine": FOUR_CONNECTIONS,  # the better of the two runs, as bench_engine.mta_runs hands it back
         "own": [
             {"connections": 2, "messages": 200, "size": 1400, "messages_per_s": 300.0},
             {"connections": 8, "messages": 200, "size": 1400, "messages_per_s": 500.0},
